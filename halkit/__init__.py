@@ -1,0 +1,35 @@
+"""halkit — a research workbench bridging PyTorch to a custom accelerator through a HAL.
+
+``halkit.hal`` is the op API (NumPy in, NumPy out, no torch); the torch
+adapter (``HALLinear``, ``convert``...) is imported on first use so that
+``import halkit`` stays cheap and torch-free code stays torch-free.
+"""
+from importlib import import_module
+
+from . import hal
+from ._buildtool import build
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; imported lazily by __getattr__.
+_LAZY = {
+    "HALLinear": "halkit.torch",
+    "HALConv2d": "halkit.torch",
+    "HALLayerNorm": "halkit.torch",
+    "convert": "halkit.torch",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'halkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["hal", "build", "__version__", *_LAZY]
