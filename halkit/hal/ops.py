@@ -5,6 +5,8 @@ returns a new array. Semantics are those of the numpy backend.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import checks
@@ -47,7 +49,8 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, activation
     if b is not None:
         checks.vector("b", b, out_features, "x", x)
     activation = checks.activation(activation)
-    y = active().gemm(x.reshape(-1, in_features), w, False, not w_t, b, activation)
+    rows = math.prod(x.shape[:-1])  # not reshape(-1, K): that is ambiguous when K == 0
+    y = active().gemm(x.reshape(rows, in_features), w, False, not w_t, b, activation)
     return y.reshape(*x.shape[:-1], out_features)
 
 

@@ -24,8 +24,8 @@ ENTRY_POINT_GROUP = "halkit.backends"
 
 # name -> "module:Class"; imported only when first asked for.
 _specs: dict[str, str] = {
-    "numpy": "halkit.hal.backends.numpy_reference:NumpyBackend",
-    "native": "halkit.hal.backends.native:NativeBackend",
+    "numpy": "halkit.hal.builtin.numpy_reference:NumpyBackend",
+    "native": "halkit.hal.builtin.native:NativeBackend",
 }
 _instances: dict[str, Backend] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded

@@ -44,7 +44,7 @@ class NumpyBackend(Backend):
         return x + b
 
     def sum_rows(self, x):
-        return x.reshape(-1, x.shape[-1]).sum(axis=0)
+        return x.reshape(math.prod(x.shape[:-1]), x.shape[-1]).sum(axis=0)
 
     def softmax(self, x):
         if x.size == 0:
