@@ -28,6 +28,8 @@ def floating(name: str, x) -> np.ndarray:
 
 def contiguous(name: str, x) -> np.ndarray:
     """x must be a float array laid out densely in C order."""
+    if type(x) is np.ndarray and x.dtype in FLOAT_DTYPES and x.flags.c_contiguous:
+        return x  # the common case, checked in one go: this runs on every op call
     floating(name, x)
     if not x.flags.c_contiguous:
         raise ValueError(
@@ -61,6 +63,8 @@ def gemm_operand(name: str, x) -> tuple[np.ndarray, bool]:
     A transposed view of a C-contiguous matrix (F-contiguous) is taken as its
     C-contiguous base plus a transpose flag, so it costs no copy.
     """
+    if type(x) is np.ndarray and x.ndim == 2 and x.dtype in FLOAT_DTYPES and x.flags.c_contiguous:
+        return x, False  # the common case, checked in one go: this runs on every GEMM call
     floating(name, x)
     ndim(name, x, 2)
     if x.flags.c_contiguous:

@@ -17,8 +17,9 @@ def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = 
     """op(a) @ op(b) for 2-D a, b, where op transposes when its flag is set (no copy is made)."""
     a, a_t = checks.gemm_operand("a", a)
     b, b_t = checks.gemm_operand("b", b)
-    checks.same_dtype("a", a, "b", b)
-    trans_a, trans_b = bool(trans_a) != a_t, bool(trans_b) != b_t
+    if a.dtype is not b.dtype:
+        checks.same_dtype("a", a, "b", b)
+    trans_a, trans_b = bool(trans_a) is not a_t, bool(trans_b) is not b_t
     k_a = a.shape[0] if trans_a else a.shape[1]
     k_b = b.shape[1] if trans_b else b.shape[0]
     if k_a != k_b:

@@ -31,7 +31,13 @@ _instances: dict[str, Backend] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded
 _lock = threading.RLock()
 _discovered = False
-_local = threading.local()
+
+
+class _Selection(threading.local):
+    backend: Backend | None = None  # this thread's choice; None = the process default
+
+
+_local = _Selection()
 _default: Backend | None = None
 _num_threads: int | None = None
 
@@ -134,7 +140,7 @@ def _default_backend() -> Backend:
 
 def active() -> Backend:
     """The backend that runs ops on the calling thread."""
-    return getattr(_local, "backend", None) or _default_backend()
+    return _local.backend or _default or _default_backend()
 
 
 def current_backend() -> str:
@@ -152,7 +158,7 @@ class use:
 
     def __init__(self, name: str):
         backend = _load(name)  # fail here, before anything changes
-        self._previous = getattr(_local, "backend", None)
+        self._previous = _local.backend
         _local.backend = backend
 
     def __enter__(self) -> Backend:
