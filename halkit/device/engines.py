@@ -1,0 +1,43 @@
+"""The modelled hardware engines a command occupies: one compute engine and one copy engine per link direction.
+
+Streams are independent queues, but the hardware under them is shared: two
+host→device copies on different streams cannot both use the link at full
+bandwidth, and (on an NPU with one array) two kernels do not run at once.
+Each engine keeps its busy intervals in modelled time; a command is placed at
+the earliest gap at or after its ready time that fits its duration, so the
+schedule does not depend on which worker thread happened to run first when
+the commands do not contend.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+
+ENGINES = ("h2d", "d2h", "compute")
+
+
+class EngineSchedule:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._starts: dict[str, list[float]] = {e: [] for e in ENGINES}
+        self._ends: dict[str, list[float]] = {e: [] for e in ENGINES}
+
+    def place(self, engine: str | None, ready: float, duration: float) -> tuple[float, float]:
+        """Reserve ``duration`` on ``engine`` at the earliest free time >= ``ready``; returns (start, end)."""
+        if engine is None or duration <= 0:
+            return ready, ready + max(duration, 0.0)
+        with self._lock:
+            starts, ends = self._starts[engine], self._ends[engine]
+            # Intervals are disjoint and sorted, so the ends are sorted too.
+            i = bisect.bisect_right(ends, ready)
+            start = ready
+            while i < len(starts) and starts[i] < start + duration:
+                start = max(start, ends[i])
+                i += 1
+            starts.insert(i, start)
+            ends.insert(i, start + duration)
+            return start, start + duration
+
+    def busy_until(self) -> float:
+        with self._lock:
+            return max((ends[-1] for ends in self._ends.values() if ends), default=0.0)
