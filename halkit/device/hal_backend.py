@@ -89,9 +89,9 @@ class MockBackend(Backend):
     def stats(self) -> dict:
         """calls, uploads/upload_bytes, downloads/download_bytes, and the residency cache's hits/refreshes/misses/evictions."""
         with self._lock:
-            cache = self._cache.stats if self._cache else {}
+            cache = self._cache.stats if self._cache is not None else {}
             return dict(self._counts) | {f"resident_{k}": v for k, v in cache.items()} | {
-                "resident_bytes": self._cache.used_bytes if self._cache else 0}
+                "resident_bytes": self._cache.used_bytes if self._cache is not None else 0}
 
     def release_resident(self) -> None:
         """Free every resident buffer (e.g. before handing the device to other work)."""

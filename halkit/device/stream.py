@@ -106,6 +106,11 @@ class Event:
         if self._fence is not None:
             _host_wait(self._fence, timeout, "an event", self._device)
 
+    @property
+    def model_time(self) -> float | None:
+        """Modelled seconds (since the device was created) at which the recorded point was reached; None until then."""
+        return self._fence.model_time if self._fence is not None and self._fence.done else None
+
     def elapsed_time(self, end: "Event", clock: str = "model") -> float:
         """Milliseconds from this event to ``end`` (as cudaEventElapsedTime), on the cost model's clock or the wall clock."""
         if clock not in ("model", "real"):
