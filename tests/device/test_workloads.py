@@ -79,3 +79,16 @@ def test_plots_draw(mlp, tmp_path):
     ax.figure.savefig(tmp_path / "sweep.png")
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_explorer_point_runs_and_draws(mlp):
+    import matplotlib.pyplot as plt
+
+    from halkit.device.explorer import codesign_explorer, explore
+    x, params = mlp
+    base = hd.preset("tpu-v1")
+    fast_link = explore(base, x, params, link_scale=8, array=64, dataflow="os")
+    slow_link = explore(base, x, params, link_scale=1 / 8, array=64, dataflow="os", streams=1)
+    assert fast_link.latency < slow_link.latency
+    assert codesign_explorer(base, x, params).children  # builds the widget tree and draws once
+    plt.close("all")
