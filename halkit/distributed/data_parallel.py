@@ -8,6 +8,7 @@ MASTER_ADDR, ...), so a script using them runs unchanged under
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ def process_group(backend: str = "gloo"):
     """Join the launcher's process group (or make a 1-process one); leave it on exit.
 
     Yields a WorkerInfo. gloo is the CPU collective backend; a real device
-    backend with its own collectives would be named here instead.
+    backend with its own collectives would be named here instead. Keep the
+    DDP model inside a function called within the block (not a variable
+    that outlives it) so it is freed before the group is destroyed.
     """
     if "RANK" in os.environ:
         dist.init_process_group(backend, init_method="env://")
@@ -48,6 +51,11 @@ def process_group(backend: str = "gloo"):
             world_size=dist.get_world_size(),
         )
     finally:
+        # DDP replicas the caller has dropped may still sit in reference
+        # cycles that pin the group; if they are only freed at interpreter
+        # exit, gloo's teardown can abort the process ("terminate called
+        # without an active exception"). Free them while the group is alive.
+        gc.collect()
         dist.destroy_process_group()
 
 

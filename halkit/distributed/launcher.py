@@ -89,28 +89,35 @@ def resolve_hal_backend(requested: str | None) -> str:
     return name
 
 
-def hal_worker_env(args: Namespace, nproc_per_node: int, environ=os.environ) -> dict[str, str]:
+def hal_worker_env(args: Namespace, nproc_per_node: int) -> dict[str, str]:
     """The HAL part of every worker's environment (user settings win)."""
     if args.hal_threads is not None and args.hal_threads < 1:
         raise ValueError(f"--hal-threads must be >= 1, got {args.hal_threads}")
-    threads = args.hal_threads or environ.get("HALKIT_NUM_THREADS")
+    threads = args.hal_threads or os.environ.get("HALKIT_NUM_THREADS")
     threads = str(threads or threads_per_worker(nproc_per_node))
     env = {
         "HALKIT_BACKEND": resolve_hal_backend(args.hal_backend),
         "HALKIT_NUM_THREADS": threads,
-        "OMP_NUM_THREADS": environ.get("OMP_NUM_THREADS", threads),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads),
     }
+    # torch shares the rendezvous TCP store with the workers by default, but
+    # then a restarted group reads the previous attempt's gloo addresses from
+    # it and cannot connect (--max-restarts never recovers). Give every
+    # attempt its own store, as torch did before store sharing.
+    env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = os.environ.get(
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1"
+    )
     if _is_loopback_run(args):
         # gloo picks its interface from the hostname, which on many hosts
         # resolves to an address other than loopback; pin it to loopback.
         loopback_if = _loopback_interface()
-        if loopback_if and "GLOO_SOCKET_IFNAME" not in environ:
+        if loopback_if and "GLOO_SOCKET_IFNAME" not in os.environ:
             env["GLOO_SOCKET_IFNAME"] = loopback_if
     # Workers run `-m halkit.distributed.worker`: make sure they import the
     # same halkit as this launcher, whatever their working directory.
     halkit_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (halkit_root, environ.get("PYTHONPATH")) if p
+        p for p in (halkit_root, os.environ.get("PYTHONPATH")) if p
     )
     return env
 

@@ -1,0 +1,94 @@
+"""What the launcher hands to torch's elastic agent — checked without starting workers."""
+
+import pytest
+
+from halkit.distributed import launch_command
+from halkit.distributed.launcher import build_launch, threads_per_worker, usable_cores
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """build_launch writes the worker env into os.environ; undo it after each test."""
+    for name in ("HALKIT_BACKEND", "HALKIT_NUM_THREADS", "OMP_NUM_THREADS",
+                 "GLOO_SOCKET_IFNAME", "PYTHONPATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    "nproc, cores, expected", [(1, 2, 2), (2, 2, 1), (4, 2, 1), (2, 16, 8), (3, 16, 5)]
+)
+def test_threads_split_the_cores_between_local_workers(nproc, cores, expected):
+    assert threads_per_worker(nproc, cores) == expected
+
+
+def test_threads_reject_zero_workers():
+    with pytest.raises(ValueError, match="nproc_per_node"):
+        threads_per_worker(0)
+
+
+def test_single_node_defaults_are_explicit_and_loopback_only():
+    config, cmd, cmd_args, env = build_launch(["--nproc-per-node", "2", "train.py", "--lr", "1"])
+    # LaunchConfig's own defaults (etcd, 3 restarts) must not leak through.
+    assert config.rdzv_backend == "c10d"
+    assert config.rdzv_endpoint == "127.0.0.1:0"
+    assert config.max_restarts == 0
+    assert config.local_addr == "127.0.0.1"  # becomes MASTER_ADDR
+    assert (config.min_nodes, config.max_nodes, config.nproc_per_node) == (1, 1, 2)
+    assert cmd_args[-4:] == ["halkit.distributed.worker", "train.py", "--lr", "1"]
+    assert env["HALKIT_NUM_THREADS"] == str(max(1, usable_cores() // 2))
+    assert env["OMP_NUM_THREADS"] == env["HALKIT_NUM_THREADS"]
+    assert env["HALKIT_BACKEND"]
+
+
+def test_module_scripts_keep_their_module_flag():
+    *_, cmd_args, _ = build_launch(["-m", "halkit.distributed.train", "--steps", "3"])
+    assert cmd_args[-5:] == ["halkit.distributed.worker", "--module",
+                             "halkit.distributed.train", "--steps", "3"]
+
+
+def test_multi_node_flags_are_passed_through():
+    config, *_ = build_launch([
+        "--nnodes", "2", "--node-rank", "1", "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", "10.1.2.3:29400", "--rdzv-id", "job7", "--max-restarts", "2",
+        "train.py",
+    ])
+    assert (config.rdzv_backend, config.rdzv_endpoint, config.run_id) == ("c10d", "10.1.2.3:29400", "job7")
+    assert config.max_restarts == 2
+    assert config.local_addr is None  # a real cluster: no loopback pinning
+
+
+def test_user_thread_settings_win(monkeypatch):
+    monkeypatch.setenv("HALKIT_NUM_THREADS", "3")
+    *_, env = build_launch(["--nproc-per-node", "2", "train.py"])
+    assert env["HALKIT_NUM_THREADS"] == "3"
+    *_, env = build_launch(["--nproc-per-node", "2", "--hal-threads", "5", "train.py"])
+    assert env["HALKIT_NUM_THREADS"] == "5"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hal-threads", "0", "train.py"], "--hal-threads must be >= 1"),
+        (["--hal-backend", "no-such-backend", "train.py"], "no-such-backend"),
+    ],
+)
+def test_bad_hal_flags_are_clear_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_launch(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_launch_command_maps_keywords_to_torchrun_flags():
+    command = launch_command("train.py", "--steps", 3, nproc_per_node=2, standalone=True,
+                             max_restarts=0, log_dir=None)
+    assert command[-8:] == ["--nproc-per-node", "2", "--standalone", "--max-restarts", "0",
+                            "train.py", "--steps", "3"]
+
+
+def test_launch_command_rejects_unknown_flags():
+    with pytest.raises(TypeError, match="nproc_per_nodes"):
+        launch_command("train.py", nproc_per_nodes=2)
+
