@@ -53,6 +53,7 @@ class Device:
         self._real_origin = time.perf_counter()
         self._lock = threading.Lock()
         self._counter = itertools.count()
+        self._stream_ids = itertools.count()
         self._host_time = 0.0  # modelled time the host has observed (by waiting on the device)
         self._streams: list[Stream] = []
         self._default_stream: Stream | None = None
@@ -82,7 +83,7 @@ class Device:
         """A new stream with its own worker thread (closed with the device)."""
         self._check_open()
         with self._lock:
-            stream = Stream(self, name or f"stream{len(self._streams)}")
+            stream = Stream(self, name or f"stream{next(self._stream_ids)}")
             self._streams.append(stream)
         return stream
 
@@ -160,6 +161,13 @@ class Device:
     def _host_reached(self, model_time: float) -> None:
         with self._lock:
             self._host_time = max(self._host_time, model_time)
+
+    def _forget(self, stream: Stream) -> None:
+        with self._lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+            if stream is self._default_stream:
+                self._default_stream = None
 
     def _unreported(self, failure) -> None:
         self._unreported_failures.append(failure)

@@ -37,6 +37,7 @@ class MockBackend(Backend):
 
     def __init__(self, device=None, residency_bytes: int | None = None):
         self._device = device
+        self._follow_default = device is None  # re-pick device N if the one in use gets closed
         self._residency_bytes = residency_bytes
         self._lock = threading.RLock()
         self._stream = None
@@ -78,10 +79,15 @@ class MockBackend(Backend):
     def gelu_backward(self, grad, x):
         return self._run("gelu_backward", [(grad, False), (x, False)])
 
+    def conv2d(self, x, w, b, stride, padding, dilation):
+        """On the device as one kernel (im2col + GEMM on chip), the filters kept resident like weights."""
+        return self._run("conv2d", [(x, False), (w, _KEEP), (b, _KEEP)],
+                         stride=stride, padding=padding, dilation=dilation)
+
     # --- introspection -----------------------------------------------------------
     @property
     def device(self):
-        if self._device is None:
+        if self._device is None or (self._follow_default and self._device.closed):
             from . import get_device  # the package imports this module's siblings; resolve at first use
             self._device = get_device(int(os.environ.get("HALKIT_MOCK_DEVICE", "0")))
         return self._device

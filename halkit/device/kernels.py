@@ -21,8 +21,9 @@ class Kernel:
     name: str
     inputs: tuple[str, ...]  # positional buffer arguments; a trailing "?" marks an optional one
     out_shape: Callable  # (shapes: dict name -> shape|None, params) -> output shape; raises on mismatch
-    flops_per_output: float  # ignored by gemm, which counts 2·M·K·N
+    flops_per_output: float  # ignored by gemm and conv2d, which count their GEMM's 2·M·K·N
     run: Callable  # (backend, arrays: dict, params) -> ndarray
+    params: tuple[str, ...] = ()  # keyword parameters the kernel accepts
 
 
 def _gemm_dims(shapes, params):
@@ -34,6 +35,24 @@ def _gemm_dims(shapes, params):
     if shapes.get("bias") not in (None, (n,)):
         raise DeviceError(f"gemm: bias must have shape ({n},), got {shapes['bias']}")
     return m, k, n
+
+
+def _pairs(params):
+    return [tuple(params.get(k, d)) for k, d in (("stride", (1, 1)), ("padding", (0, 0)), ("dilation", (1, 1)))]
+
+
+def _conv_dims(shapes, params):
+    """(N, O, OH, OW) and the im2col GEMM's (M, K, N_out) of an NCHW convolution."""
+    (n, c, h, w), (o, c2, kh, kw) = shapes["x"], shapes["w"]
+    (sh, sw), (ph, pw), (dh, dw) = _pairs(params)
+    if c != c2:
+        raise DeviceError(f"conv2d: x has {c} channels but w expects {c2}")
+    if shapes.get("bias") not in (None, (o,)):
+        raise DeviceError(f"conv2d: bias must have shape ({o},), got {shapes['bias']}")
+    oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise DeviceError(f"conv2d: the output would be empty ({oh}×{ow})")
+    return (n, o, oh, ow), (n * oh * ow, c * kh * kw, o)
 
 
 def _same_as_first(shapes, params):
@@ -69,7 +88,11 @@ KERNELS: dict[str, Kernel] = {
     for k in [
         Kernel("gemm", ("a", "b", "bias?"), lambda s, p: _gemm_dims(s, p)[::2], 0.0,
                lambda be, a, p: be.gemm(a["a"], a["b"], bool(p.get("trans_a")), bool(p.get("trans_b")),
-                                        a.get("bias"), p.get("activation"))),
+                                        a.get("bias"), p.get("activation")),
+               ("trans_a", "trans_b", "activation")),
+        Kernel("conv2d", ("x", "w", "bias?"), lambda s, p: _conv_dims(s, p)[0], 0.0,
+               lambda be, a, p: be.conv2d(a["x"], a["w"], a.get("bias"), *_pairs(p)),
+               ("stride", "padding", "dilation")),
         Kernel("relu", ("x",), _same_as_first, 1, _unary("relu")),
         Kernel("gelu", ("x",), _same_as_first, 10, _unary("gelu")),
         Kernel("add_bias", ("x", "b"), _last_axis_vector(["b"]), 1, _binary("add_bias", "x", "b")),
@@ -77,7 +100,8 @@ KERNELS: dict[str, Kernel] = {
                lambda be, a, p: be.sum_rows(a["x"])),
         Kernel("softmax", ("x",), _last_axis_vector([]), 5, _unary("softmax")),
         Kernel("layer_norm", ("x", "weight?", "bias?"), _last_axis_vector(["weight", "bias"]), 8,
-               lambda be, a, p: be.layer_norm(a["x"], a.get("weight"), a.get("bias"), float(p.get("eps", 1e-5)))),
+               lambda be, a, p: be.layer_norm(a["x"], a.get("weight"), a.get("bias"), float(p.get("eps", 1e-5))),
+               ("eps",)),
         Kernel("add", ("a", "b"), _same_as_first, 1, _binary("add", "a", "b")),
         Kernel("mul", ("a", "b"), _same_as_first, 1, _binary("mul", "a", "b")),
         Kernel("relu_backward", ("grad", "x"), _same_as_first, 1, _binary("relu_backward", "grad", "x")),
@@ -99,6 +123,9 @@ def bind(kernel: Kernel, args: tuple, params: dict) -> dict:
     required = [n for n in kernel.inputs if not n.endswith("?")]
     if not len(required) <= len(args) <= len(kernel.inputs):
         raise DeviceError(f"kernel {kernel.name!r} takes buffers {kernel.inputs}, got {len(args)}")
+    unknown = sorted(set(params) - set(kernel.params))
+    if unknown:
+        raise DeviceError(f"kernel {kernel.name!r} takes parameters {kernel.params}, got unknown {unknown}")
     if kernel.name == "gemm" and params.get("activation") not in _ACTIVATION_FLOPS:
         raise DeviceError(f"gemm activation must be None, 'relu' or 'gelu', got {params.get('activation')!r}")
     return {name.rstrip("?"): arg for name, arg in zip(kernel.inputs, args)}
@@ -118,6 +145,13 @@ def cost(kernel: Kernel, bound: dict, out_shape, params: dict, dtype, spec):
         epilogue = (1 if bound.get("bias") is not None else 0) + _ACTIVATION_FLOPS[params.get("activation")]
         bias_bytes = n * itemsize if bound.get("bias") is not None else 0
         return spec.gemm_cost(m, k, n, dtype, extra_flops=epilogue * m * n, extra_bytes=bias_bytes)
+    if kernel.name == "conv2d":
+        # Modelled as its im2col GEMM: the patch matrix is formed on chip, so the input
+        # is read once (not kh·kw times) and the GEMM's A-operand traffic is replaced by it.
+        shapes = {n_: (None if b is None else tuple(b.shape)) for n_, b in bound.items()}
+        m, k, n = _conv_dims(shapes, params)[1]
+        return spec.gemm_cost(m, k, n, dtype, extra_flops=(m * n if bound.get("bias") is not None else 0),
+                              extra_bytes=bound["x"].nbytes - m * k * itemsize)
     in_bytes = sum(b.nbytes for b in bound.values() if b is not None)
     return spec.kernel_cost(kernel.flops_per_output * max(out_elems, _reduced_elems(kernel, bound)),
                             in_bytes + out_elems * itemsize, dtype)

@@ -121,6 +121,10 @@ class DeviceSpec:
         if not self.peak_flops or any(not v > 0 for v in self.peak_flops.values()):
             raise ValueError(f"DeviceSpec.peak_flops must map dtype names to positive FLOP/s, got {dict(self.peak_flops)}")
 
+    def __hash__(self) -> int:  # peak_flops is a mapping: hash its items so specs can key caches
+        return hash((self.name, tuple(sorted(self.peak_flops.items())), self.memory_bandwidth, self.link_bandwidth,
+                     self.link_latency, self.launch_overhead, self.sram_bytes, self.memory_bytes, self.systolic))
+
     def replace(self, **changes) -> "DeviceSpec":
         """A copy with some knobs changed, e.g. ``spec.replace(link_bandwidth=4 * spec.link_bandwidth)``."""
         return dataclasses.replace(self, **changes)

@@ -253,6 +253,7 @@ class Stream:
                 self._closed = True
                 self._queue.put(_STOP)
         self._worker.join()
+        self.device._forget(self)
 
     @property
     def closed(self) -> bool:

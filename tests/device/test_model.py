@@ -121,3 +121,34 @@ def test_chrome_trace_has_one_event_per_command(simple_spec, tmp_path):
     assert len([e for e in real["traceEvents"] if e["ph"] == "X"]) == issued
     row = device.trace.to_dicts()[0]
     assert {"stream", "kind", "nbytes", "flops", "real_start", "real_end", "model_start", "model_end", "bound"} <= set(row)
+
+
+def test_conv2d_runs_on_the_device_as_its_im2col_gemm(simple_spec):
+    from halkit.device.spec import DeviceSpec  # noqa: F401  (spec objects are hashable: usable as cache keys)
+    assert hash(simple_spec) == hash(simple_spec.replace())
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    with hd.Device(simple_spec) as device:
+        s = device.stream()
+        dx, dw, dy = device.to_device(x, s), device.to_device(w, s), device.alloc((2, 4, 6, 6))
+        s.launch("conv2d", dy, dx, dw, stride=(1, 1), padding=(0, 0), dilation=(1, 1))
+        y = device.to_host(dy, s)
+        with pytest.raises(hd.DeviceError, match="unknown"):
+            s.launch("conv2d", dy, dx, dw, strides=(1, 1))
+    import halkit.hal as hal
+    with hal.use("numpy"):
+        np.testing.assert_allclose(y, hal.conv2d(x, w), rtol=1e-5, atol=1e-5)
+    conv = _records(device, "kernel")[0]
+    m, k, n = 2 * 6 * 6, 3 * 3 * 3, 4
+    assert conv.flops == 2 * m * k * n  # the im2col GEMM's FLOPs
+
+
+def test_unknown_kernel_and_parameters_are_refused(device):
+    s, buf = device.stream(), device.alloc((2, 2))
+    with pytest.raises(hd.DeviceError, match="unknown kernel 'tanh'"):
+        s.launch("tanh", buf, buf)
+    with pytest.raises(hd.DeviceError, match="unknown"):
+        s.launch("gemm", buf, buf, buf, activaton="relu")
+    with pytest.raises(hd.DeviceError, match="activation"):
+        s.launch("gemm", buf, buf, buf, activation="tanh")
