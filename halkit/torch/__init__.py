@@ -1,0 +1,15 @@
+"""halkit.torch — the PyTorch adapter over the HAL.
+
+* ``HALLinear``, ``HALConv2d``, ``HALLayerNorm``: drop-ins for the torch.nn layers;
+* ``convert(model)``: swaps those layers in an existing model;
+* ``linear``, ``conv2d``, ``layer_norm``: the differentiable functions behind them;
+* ``torch.ops.halkit.*``: every HAL op as a torch.library operator with a fake
+  kernel (and autograd for the forward ops), registered on import, for
+  torch.compile, export and the graph compiler.
+"""
+from . import ops  # noqa: F401  (registers torch.ops.halkit.*)
+from .convert import convert
+from .functional import conv2d, layer_norm, linear
+from .modules import HALConv2d, HALLayerNorm, HALLinear
+
+__all__ = ["HALConv2d", "HALLayerNorm", "HALLinear", "convert", "conv2d", "layer_norm", "linear"]

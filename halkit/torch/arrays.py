@@ -1,0 +1,53 @@
+"""The torch ↔ NumPy boundary: CPU tensors in, HAL arrays out and back, without copies.
+
+``tensor.numpy(force=True)`` (a detached view for CPU tensors) and ``torch.from_numpy`` share memory, so a call
+through the HAL costs no copy at the boundary (NumPy arrays, not tensors, go
+into the HAL: handing tensors to pybind11 would cost ~5 µs per argument).
+The one copy made here is for a non-contiguous tensor, which the HAL does not
+accept; a transposed 2-D matrix is passed as a view instead (the HAL reads it
+through its transpose flags).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: dtypes the HAL computes in; anything else is refused rather than silently cast.
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+
+def _checked(name: str, t) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{name} has dtype {t.dtype}; halkit ops compute in float32 or float64: "
+            f"cast with {name}.float() (or .double())"
+        )
+    if not t.is_cpu:
+        raise ValueError(f"{name} is on {t.device}; halkit ops take CPU tensors (the HAL moves data itself)")
+    return t
+
+
+def dense(name: str, t: torch.Tensor) -> np.ndarray:
+    """A C-contiguous array sharing t's memory (a contiguous copy if t is not contiguous)."""
+    if not t.is_contiguous():
+        t = t.contiguous()
+    return _checked(name, t).numpy(force=True)
+
+
+def optional_dense(name: str, t: torch.Tensor | None) -> np.ndarray | None:
+    return None if t is None else dense(name, t)
+
+
+def matrix(name: str, t: torch.Tensor) -> np.ndarray:
+    """A 2-D GEMM operand: C-contiguous, or the transposed view of a C-contiguous matrix (no copy)."""
+    a = _checked(name, t).numpy(force=True)
+    if a.ndim == 2 and not a.flags.c_contiguous and not a.flags.f_contiguous:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def tensor(a: np.ndarray) -> torch.Tensor:
+    """The HAL's result as a tensor sharing its memory (the HAL always returns a new array)."""
+    return torch.from_numpy(a)

@@ -1,0 +1,63 @@
+"""``convert(model)``: swap the torch layers the HAL supports for their HAL modules."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .arrays import SUPPORTED_DTYPES
+from .modules import HALConv2d, HALLayerNorm, HALLinear
+
+
+def _supported_conv(m: nn.Conv2d) -> bool:
+    if m.groups != 1:
+        return False
+    if m.padding == "same":
+        return all(d * (k - 1) % 2 == 0 for k, d in zip(m.kernel_size, m.dilation))
+    return True
+
+
+# Exact types only: a subclass may override forward, which the swap would silently drop.
+_REPLACEMENTS = {
+    nn.Linear: (HALLinear, lambda m: True),
+    nn.Conv2d: (HALConv2d, _supported_conv),
+    nn.LayerNorm: (HALLayerNorm, lambda m: len(m.normalized_shape) == 1),
+}
+
+
+def convert(model: nn.Module, inplace: bool = True) -> nn.Module:
+    """Replace every nn.Linear, nn.Conv2d and nn.LayerNorm in ``model`` by its HAL module.
+
+    The HAL modules hold the same Parameter objects, so an optimizer built on
+    the model's parameters keeps working. Layers the HAL cannot run are left
+    alone (grouped convolutions, multi-dimensional LayerNorm, asymmetric
+    'same' padding, parameters that are not float32/float64 CPU tensors), as
+    are subclasses of the torch layers; children are converted recursively.
+    Hooks registered on a replaced layer are not carried over.
+
+    With ``inplace=False`` the model is deep-copied first and the original is
+    untouched. Returns the converted model (a new module when ``model`` is
+    itself a supported layer).
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    replacement = _replacement(model)
+    if replacement is not None:
+        return replacement
+    for name, child in model.named_children():
+        converted = convert(child, inplace=True)
+        if converted is not child:
+            setattr(model, name, converted)
+    return model
+
+
+def _replacement(module: nn.Module) -> nn.Module | None:
+    entry = _REPLACEMENTS.get(type(module))
+    if entry is None:
+        return None
+    hal_type, supported = entry
+    params = list(module.parameters(recurse=False))
+    if not supported(module) or not all(p.dtype in SUPPORTED_DTYPES and p.device.type == "cpu" for p in params):
+        return None
+    return hal_type.from_torch(module)

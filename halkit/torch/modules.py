@@ -1,0 +1,119 @@
+"""HALLinear, HALConv2d, HALLayerNorm: drop-ins for their torch.nn counterparts.
+
+Each subclasses the torch module it replaces, so the constructor, parameters,
+initialisation, ``state_dict`` keys, ``repr`` and ``isinstance`` checks are
+torch's own; only ``forward`` changes, to run through the HAL.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import functional
+
+
+class HALLinear(nn.Linear):
+    """``nn.Linear`` computed by the HAL: y = x @ weight.T + bias, gradients for x, weight and bias."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional.linear(x, self.weight, self.bias)
+
+    @classmethod
+    def from_torch(cls, module: nn.Linear) -> "HALLinear":
+        """A HALLinear sharing ``module``'s parameters (the same Parameter objects)."""
+        new = cls(module.in_features, module.out_features, bias=module.bias is not None, device="meta")
+        return _adopt(new, module)
+
+
+class HALLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last dimension computed by the HAL.
+
+    Only a one-dimensional ``normalized_shape`` (an int or a 1-tuple) is supported.
+    """
+
+    def __init__(self, normalized_shape, *args, **kwargs):
+        super().__init__(normalized_shape, *args, **kwargs)
+        if len(self.normalized_shape) != 1:
+            raise ValueError(
+                f"HALLayerNorm normalises over the last dimension only: normalized_shape must be an int "
+                f"or a 1-tuple, got {tuple(self.normalized_shape)} (use torch.nn.LayerNorm for that)"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional.layer_norm(x, self.weight, self.bias, self.eps)
+
+    @classmethod
+    def from_torch(cls, module: nn.LayerNorm) -> "HALLayerNorm":
+        new = cls(
+            module.normalized_shape,
+            eps=module.eps,
+            elementwise_affine=module.elementwise_affine,
+            bias=module.bias is not None,
+            device="meta",
+        )
+        return _adopt(new, module)
+
+
+class HALConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (groups=1) computed by the HAL.
+
+    Every padding mode works: non-zero modes pad with torch first, as
+    nn.Conv2d does, then convolve without padding. ``padding="same"`` needs a
+    symmetric padding (odd dilated kernel), which the HAL's conv2d takes.
+    Grouped and depthwise convolutions are refused at construction.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.groups != 1:
+            raise ValueError(
+                f"HALConv2d supports groups=1 only (the HAL has no grouped convolution), got groups={self.groups}; "
+                "keep torch.nn.Conv2d for this layer (halkit.convert leaves such layers alone)"
+            )
+        self._hal_padding = _explicit_padding(self.padding, self.kernel_size, self.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding_mode != "zeros":
+            x = nn.functional.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0, 0)
+        else:
+            padding = self._hal_padding
+        return functional.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation)
+
+    @classmethod
+    def from_torch(cls, module: nn.Conv2d) -> "HALConv2d":
+        new = cls(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode,
+            device="meta",
+        )
+        return _adopt(new, module)
+
+
+def _explicit_padding(padding, kernel_size, dilation) -> tuple[int, int]:
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        if any(total % 2 for total in totals):
+            raise ValueError(
+                f"padding='same' with kernel_size={kernel_size}, dilation={dilation} needs asymmetric padding, "
+                "which the HAL's conv2d does not take; use an odd kernel or explicit padding"
+            )
+        return tuple(total // 2 for total in totals)
+    return tuple(padding)
+
+
+def _adopt(new: nn.Module, old: nn.Module) -> nn.Module:
+    """Give ``new`` (built on the meta device, so nothing was initialised) ``old``'s parameters and mode."""
+    for name, param in old.named_parameters(recurse=False):
+        setattr(new, name, param)
+    new.train(old.training)
+    return new

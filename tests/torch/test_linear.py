@@ -1,0 +1,173 @@
+"""HALLinear against nn.Linear: outputs, every gradient, state_dict, an optimizer step."""
+import pytest
+import torch
+from torch import nn
+
+import halkit
+from halkit.torch import HALLinear
+
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def twins(in_features, out_features, bias=True, dtype=torch.float32):
+    """An nn.Linear and a HALLinear with equal (separate) parameters."""
+    ref = nn.Linear(in_features, out_features, bias=bias, dtype=dtype)
+    hal = HALLinear(in_features, out_features, bias=bias, dtype=dtype)
+    hal.load_state_dict(ref.state_dict())
+    return ref, hal
+
+
+def test_exported_from_halkit():
+    assert halkit.HALLinear is HALLinear
+    assert halkit.convert is halkit.torch.convert
+
+
+def test_is_a_drop_in_for_nn_linear():
+    ref, hal = nn.Linear(7, 3), HALLinear(7, 3)
+    assert isinstance(hal, nn.Linear)
+    assert list(hal.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
+    assert [p.shape for p in hal.parameters()] == [p.shape for p in ref.parameters()]
+    assert HALLinear(7, 3, bias=False).bias is None
+    assert HALLinear(2, 2, dtype=torch.float64).weight.dtype == torch.float64
+
+
+def test_initialisation_matches_nn_linear():
+    torch.manual_seed(3)
+    ref = nn.Linear(16, 8)
+    torch.manual_seed(3)
+    hal = HALLinear(16, 8)
+    torch.testing.assert_close(hal.weight, ref.weight, atol=0, rtol=0)
+    torch.testing.assert_close(hal.bias, ref.bias, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_shape", [(16,), (1, 64), (5, 16), (2, 3, 16)], ids=str)
+def test_forward_and_all_gradients_match(x_shape, bias):
+    in_features = x_shape[-1]
+    ref, hal = twins(in_features, 12, bias=bias)
+    x = torch.randn(x_shape, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad_out = torch.randn(*x_shape[:-1], 12)
+
+    y, y_ref = hal(x), ref(x_ref)
+    torch.testing.assert_close(y, y_ref, **TOL)
+    y.backward(grad_out)
+    y_ref.backward(grad_out)
+    torch.testing.assert_close(x.grad, x_ref.grad, **TOL)
+    torch.testing.assert_close(hal.weight.grad, ref.weight.grad, **TOL)
+    if bias:
+        torch.testing.assert_close(hal.bias.grad, ref.bias.grad, **TOL)
+
+
+def test_gradient_for_bias_only():
+    # The seed prototype lost the bias gradient; check it alone, with nothing else requiring grad.
+    ref, hal = twins(8, 4)
+    for module in (ref, hal):
+        module.weight.requires_grad_(False)
+    x = torch.randn(6, 8)
+    hal(x).pow(2).sum().backward()
+    ref(x).pow(2).sum().backward()
+    assert hal.weight.grad is None
+    torch.testing.assert_close(hal.bias.grad, ref.bias.grad, **TOL)
+
+
+def test_large_layer_matches():
+    ref, hal = twins(512, 512)
+    x = torch.randn(64, 512)
+    torch.testing.assert_close(hal(x), ref(x), atol=1e-4, rtol=1e-5)
+
+
+def test_non_contiguous_input_and_transposed_weight():
+    ref, hal = twins(10, 6)
+    x = torch.randn(10, 4).t()  # non-contiguous (a transposed view)
+    torch.testing.assert_close(hal(x), ref(x), **TOL)
+    strided = torch.randn(4, 20)[:, ::2]  # neither C- nor F-contiguous
+    torch.testing.assert_close(hal(strided), ref(strided), **TOL)
+    weight_t = torch.randn(10, 6).t()  # a transposed weight is read through the HAL's trans flag
+    torch.testing.assert_close(
+        halkit.torch.linear(strided, weight_t, hal.bias), nn.functional.linear(strided, weight_t, hal.bias), **TOL
+    )
+
+
+def test_inference_modes_need_no_autograd():
+    ref, hal = twins(8, 4)
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        y = hal(x)
+    assert y.grad_fn is None and not y.requires_grad
+    torch.testing.assert_close(y, ref(x).detach(), **TOL)
+    with torch.inference_mode():
+        torch.testing.assert_close(hal(x), ref(x), **TOL)
+
+
+def test_output_is_new_memory():
+    _, hal = twins(8, 8)
+    x = torch.randn(8)
+    with torch.no_grad():
+        y = hal(x)
+    assert y.untyped_storage().data_ptr() not in {
+        t.untyped_storage().data_ptr() for t in (x, hal.weight, hal.bias)
+    }
+
+
+def test_float64():
+    ref, hal = twins(8, 4, dtype=torch.float64)
+    x = torch.randn(3, 8, dtype=torch.float64)
+    y = hal(x)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, ref(x), atol=1e-12, rtol=1e-12)
+
+
+def test_state_dict_round_trip():
+    ref, _ = twins(8, 4)
+    hal = HALLinear(8, 4)
+    hal.load_state_dict(ref.state_dict())
+    back = nn.Linear(8, 4)
+    back.load_state_dict(hal.state_dict())
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[key], value, atol=0, rtol=0)
+
+
+def test_sgd_step_matches():
+    ref, hal = twins(8, 4)
+    x, target = torch.randn(16, 8), torch.randn(16, 4)
+    for module in (ref, hal):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(module(x), target).backward()
+            optimizer.step()
+    torch.testing.assert_close(hal.weight, ref.weight, **TOL)
+    torch.testing.assert_close(hal.bias, ref.bias, **TOL)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_fused_activation_matches_torch(activation):
+    x = torch.randn(5, 8, requires_grad=True)
+    w = torch.randn(4, 8, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    act = getattr(nn.functional, activation)
+    y = halkit.torch.linear(x, w, b, activation)
+    (gx, gw, gb) = torch.autograd.grad(y.sum(), (x, w, b))
+    y_ref = act(nn.functional.linear(x, w, b))
+    (rx, rw, rb) = torch.autograd.grad(y_ref.sum(), (x, w, b))
+    torch.testing.assert_close(y, y_ref, **TOL)
+    for got, want in ((gx, rx), (gw, rw), (gb, rb)):
+        torch.testing.assert_close(got, want, **TOL)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int32])
+def test_unsupported_dtype_is_a_clear_type_error(dtype):
+    hal = HALLinear(4, 2)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        hal(torch.ones(3, 4, dtype=dtype))
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="features"):
+        HALLinear(4, 2)(torch.ones(3, 5))
+
+
+def test_bad_activation_is_refused():
+    with pytest.raises(ValueError, match="activation"):
+        halkit.torch.linear(torch.ones(2, 3), torch.ones(4, 3), None, "tanh")
