@@ -43,8 +43,9 @@ template <class T> HK_ALWAYS_INLINE typename Vec<T>::V loadu(const T* p) {
 }
 template <class T> HK_ALWAYS_INLINE void storeu(T* p, typename Vec<T>::V v) { std::memcpy(p, &v, sizeof v); }
 template <class T> HK_ALWAYS_INLINE typename Vec<T>::V splat(T s) {
-    typename Vec<T>::V v = {};
-    return v + s;
+    // s - 0.0 == s exactly (signed zeros and NaN included), so GCC folds this to a
+    // plain broadcast; `V{} + s` would keep an add (-0.0 + 0.0 != -0.0).
+    return s - typename Vec<T>::V{};
 }
 template <class T> HK_ALWAYS_INLINE T hmin(T a, T b) { return a < b ? a : b; }
 
@@ -406,7 +407,7 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
     // Fused epilogue: accumulate previous K blocks, then bias + activation on the last one.
     const bool accum = flags & F_ACC, last = flags & F_LAST;
     if (n == NR) {
-        V bv[NV];
+        V bv[NV] = {};
         if (last && bias) {
 #pragma GCC unroll 64
             for (int v = 0; v < NV; ++v) bv[v] = loadu(bias + v * L);
@@ -428,6 +429,7 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
     } else {
         alignas(64) T tb[NR] = {};
         if (last && bias) std::memcpy(tb, bias, n * sizeof(T));
+#pragma GCC unroll 64
         for (int i = 0; i < ROWS; ++i) {
             alignas(64) T tc[NR] = {};
             T* cp = C + i * ldc;
@@ -458,6 +460,65 @@ constexpr UK<T> pick(int rows, std::integer_sequence<int, R...>) {
 template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows) {
     return pick<T>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
 }
+
+// Kernels for the skinny paths: A packed with stride ROWS (no MR padding).
+template <class T, int... R>
+constexpr UK<T> pick_wide(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, R + 1, 8, 1>...};
+    return tab[rows];
+}
+template <class T, int... R>
+constexpr UK<T> pick_narrow(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, R + 1, 2, ks_for<R + 1, 2>()>...};
+    return tab[rows];
+}
+constexpr int kGemvRows = 3;  // rows handled by the streaming (GEMV-like) paths
+
+// Dot-product kernel for op(B) = W^T with W (N,K) row-major (the nn.Linear
+// layout) and few rows: C[i, j] = <A row i, W row j>, both contiguous in k.
+// Streams W exactly once; no packing.
+template <class T, int ROWS, int JB>
+__attribute__((noinline)) void dot_kernel(long K, const T* const* __restrict ar, const T* __restrict w, long ldw,
+                                          T* __restrict C, long ldc, int nj, const T* __restrict bias, int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    V acc[ROWS][JB];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) acc[i][j] = V{};
+    const T* wr[JB];
+    for (int j = 0; j < JB; ++j) wr[j] = w + (j < nj ? j : 0) * ldw;
+    long k = 0;
+    for (; k + L <= K; k += L) {
+        V x[ROWS];
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) x[i] = loadu(ar[i] + k);
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) {
+            V wv = loadu(wr[j] + k);
+#pragma GCC unroll 64
+            for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
+        }
+    }
+    for (int i = 0; i < ROWS; ++i) {
+        for (int j = 0; j < nj; ++j) {
+            T s = 0;
+            for (int l = 0; l < L; ++l) s += acc[i][j][l];
+            for (long kk = k; kk < K; ++kk) s += ar[i][kk] * wr[j][kk];
+            if (bias) s += bias[j];
+            if (act == ACT_RELU) s = s < T(0) ? T(0) : s;
+            else if (act == ACT_GELU) s = T(0.5) * s * (T(1) + std::erf(s * T(0.70710678118654752440)));
+            C[i * ldc + j] = s;
+        }
+    }
+}
+template <class T> using DK = void (*)(long, const T* const*, const T*, long, T*, long, int, const T*, int);
+template <class T> HK_ALWAYS_INLINE DK<T> dot_for(int rows) {
+    constexpr DK<T> tab[] = {nullptr, &dot_kernel<T, 1, 8>, &dot_kernel<T, 2, 6>, &dot_kernel<T, 3, 4>};
+    return tab[rows];
+}
+constexpr int dot_jb(int rows) { return rows == 1 ? 8 : rows == 2 ? 6 : 4; }
 
 // Pack buffers persist per thread (pool workers are persistent), 64-byte aligned.
 struct PackBuf {
@@ -558,6 +619,48 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
             else std::memset(row, 0, N * sizeof(T));
             if (p.act == ACT_RELU) k_relu<T>(row, row, N);
             else if (p.act == ACT_GELU) k_gelu<T>(row, row, N);
+        }
+        return;
+    }
+    // A few rows: GEMV-like streaming paths, B read exactly once, no B packing.
+    if (M <= kGemvRows) {
+        if (!p.tb) {
+            constexpr int L = C::L, NRW = 8 * L;
+            T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
+            for (long k = 0; k < K; ++k)
+                for (long i = 0; i < M; ++i)
+                    Ap[k * M + i] = p.ta ? p.a[k * p.lda + m0 + i] : p.a[(m0 + i) * p.lda + k];
+            const UK<T> wide = pick_wide<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
+            const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
+            long jr = 0;
+            for (; jr + NRW <= N; jr += NRW)
+                wide(K, Ap, p.b + n0 + jr, p.ldb, Cb + jr, p.ldc, NRW, F_LAST, bias ? bias + jr : nullptr, p.act);
+            for (; jr < N; jr += NR) {
+                int nr = (int)hmin<long>(NR, N - jr);
+                if (nr == NR) {
+                    narrow(K, Ap, p.b + n0 + jr, p.ldb, Cb + jr, p.ldc, NR, F_LAST, bias ? bias + jr : nullptr, p.act);
+                } else {
+                    T* Be = (T*)tl_bufB.get(K * NR * sizeof(T));
+                    pack_B(Be, p, 0, K, n0 + jr, nr);
+                    narrow(K, Ap, Be, NR, Cb + jr, p.ldc, nr, F_LAST, bias ? bias + jr : nullptr, p.act);
+                }
+            }
+        } else {
+            const T* ar[kGemvRows];
+            if (!p.ta) {
+                for (long i = 0; i < M; ++i) ar[i] = p.a + (m0 + i) * p.lda;
+            } else {  // gather the few columns of a into contiguous rows
+                T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
+                for (long k = 0; k < K; ++k)
+                    for (long i = 0; i < M; ++i) Ap[i * K + k] = p.a[k * p.lda + m0 + i];
+                for (long i = 0; i < M; ++i) ar[i] = Ap + i * K;
+            }
+            const DK<T> dk = dot_for<T>((int)M);
+            const int jb = dot_jb((int)M);
+            for (long j = 0; j < N; j += jb) {
+                int nj = (int)hmin<long>(jb, N - j);
+                dk(K, ar, p.b + (n0 + j) * p.ldb, p.ldb, Cb + j, p.ldc, nj, bias ? bias + j : nullptr, p.act);
+            }
         }
         return;
     }
