@@ -1,0 +1,132 @@
+"""What gets benchmarked: ops on shapes, and how each backend runs them.
+
+A case is one op on one GEMM shape (M rows of output, N columns, K the inner
+dimension). Backends are the HAL's (numpy, native, mock, ... through the
+public op API, so validation overhead is included, as users pay it) plus
+"torch" as the outside reference (torch.matmul / F.linear on tensors that share
+the NumPy arrays' memory).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from halkit import hal
+
+from .timing import Sampler
+
+TORCH = "torch"
+
+#: op name -> what it computes, for the table legend and --help.
+OPS = {
+    "matmul": "C = A @ B (GEMM)",
+    "linear_fused": "relu(x @ W.T + b) in one call (hal.linear(..., activation='relu'); torch: relu(F.linear))",
+    "linear_unfused": "matmul -> add_bias -> relu as three calls (torch: relu(x @ W.T + b))",
+    "overhead": "1x1x1 matmul: the per-call cost of getting into and out of a backend",
+}
+
+# The MLPs of the notebooks, as (M=batch, N=out_features, K=in_features):
+# the seed's latency layer 64x512->512, and the digits MLP 64->128->128->10 at batch 64.
+MLP_SHAPES = ((64, 512, 512), (64, 128, 64), (64, 128, 128), (64, 10, 128))
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    m: int
+    n: int
+    k: int
+    group: str  # "square", "skinny", "mlp", "overhead", "custom": where the shape comes from
+
+    @property
+    def shape(self) -> str:
+        return f"{self.m}x{self.n}x{self.k}"
+
+    @property
+    def flops(self) -> int:
+        """2*M*N*K: the GEMM's multiply-adds, for every op (bias and relu are noise next to them)."""
+        return 2 * self.m * self.n * self.k
+
+
+def sweep(quick: bool = False, ops=("matmul", "linear_fused", "linear_unfused", "overhead")) -> list[Case]:
+    """The standard sweep: square 64..2048, skinny M=1/8/32 x 1024^2, the MLP layers; --quick keeps a few."""
+    unknown = set(ops) - set(OPS)
+    if unknown:
+        raise ValueError(f"unknown op(s) {sorted(unknown)}: choose from {list(OPS)}")
+    squares = (64, 256) if quick else (64, 128, 256, 512, 1024, 2048)
+    skinny = (8,) if quick else (1, 8, 32)
+    mlp = MLP_SHAPES[:1] if quick else MLP_SHAPES
+    cases: list[Case] = []
+    if "matmul" in ops:
+        cases += [Case("matmul", s, s, s, "square") for s in squares]
+        cases += [Case("matmul", m, 1024, 1024, "skinny") for m in skinny]
+        cases += [Case("matmul", *shape, "mlp") for shape in mlp]
+    for op in ("linear_fused", "linear_unfused"):
+        if op in ops:
+            cases += [Case(op, *shape, "mlp") for shape in mlp]
+    if "overhead" in ops:
+        cases.append(Case("overhead", 1, 1, 1, "overhead"))
+    return cases
+
+
+def operands(case: Case, dtype, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random operands for ``case``: a (M,K), b (K,N) for matmul; x (M,K), w (N,K), bias (N,) for linear."""
+    rng = np.random.default_rng(seed)
+
+    def draw(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    if case.op in ("matmul", "overhead"):
+        return {"a": draw(case.m, case.k), "b": draw(case.k, case.n)}
+    return {"x": draw(case.m, case.k), "w": draw(case.n, case.k), "bias": draw(case.n)}
+
+
+def _hal_call(op: str, arrays: dict[str, np.ndarray]):
+    if op in ("matmul", "overhead"):
+        a, b = arrays["a"], arrays["b"]
+        return lambda: hal.matmul(a, b)
+    x, w, bias = arrays["x"], arrays["w"], arrays["bias"]
+    if op == "linear_fused":
+        return lambda: hal.linear(x, w, bias, activation="relu")
+    return lambda: hal.relu(hal.add_bias(hal.matmul(x, w, trans_b=True), bias))
+
+
+def _torch_call(op: str, arrays: dict[str, np.ndarray]):
+    t = {name: torch.from_numpy(a) for name, a in arrays.items()}  # shares memory: no copy is timed
+    if op in ("matmul", "overhead"):
+        a, b = t["a"], t["b"]
+        return lambda: torch.matmul(a, b)
+    x, w, bias = t["x"], t["w"], t["bias"]
+    if op == "linear_fused":
+        return lambda: torch.relu(F.linear(x, w, bias))
+    return lambda: torch.relu(torch.matmul(x, w.T) + bias)
+
+
+def sampler(case: Case, backend: str, arrays: dict[str, np.ndarray]) -> Sampler:
+    """A sampler running ``case`` on ``backend`` n times: the backend is selected once per sample, not per call."""
+    if backend == TORCH:
+        call = _torch_call(case.op, arrays)
+
+        def sample(n: int) -> float:
+            with torch.inference_mode():
+                start = time.perf_counter()
+                for _ in range(n):
+                    call()
+                return time.perf_counter() - start
+
+        return sample
+
+    call = _hal_call(case.op, arrays)
+
+    def sample(n: int) -> float:
+        with hal.use(backend):
+            start = time.perf_counter()
+            for _ in range(n):
+                call()
+            return time.perf_counter() - start
+
+    return sample

@@ -1,0 +1,55 @@
+"""This machine's fp32 FMA ceiling, for the "% of peak" column and the dashboards' roofline line.
+
+NumPy and torch cannot run a bare FMA loop, so the exact figure needs a tiny
+register-resident kernel in halkit._native (``_native.fma_peak``, requested
+from the cpp team). While that is not there, the peak is ESTIMATED as the best
+GFLOP/s of a large GEMM over every backend: a lower bound of the real ceiling
+(a good BLAS reaches 80-95 % of it), and labelled as such wherever it is shown.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cases import Case, operands, sampler
+
+
+@dataclass(frozen=True)
+class Peak:
+    gflops: float
+    source: str  # how it was obtained: shown next to every figure derived from it
+
+
+def _native_fma_kernel():
+    try:
+        from halkit import _native
+    except ImportError:
+        return None
+    return getattr(_native, "fma_peak", None)
+
+
+def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) -> Peak:
+    """The FMA peak at ``threads`` threads (the caller has pinned them); see the module docstring.
+
+    Measured once per process for each set of arguments: the ceiling is a property of the
+    machine, and the dashboards would otherwise pay for it on every slider move.
+    """
+    return _measure_peak(threads, tuple(backends), np.dtype(dtype), quick)
+
+
+@functools.lru_cache(maxsize=None)
+def _measure_peak(threads: int, backends: tuple[str, ...], dtype: np.dtype, quick: bool) -> Peak:
+    kernel = _native_fma_kernel()
+    if kernel is not None and dtype == np.float32:
+        return Peak(float(kernel(0.05 if quick else 0.2, threads)), "measured: native FMA micro-kernel")
+    size = 512 if quick else 1536
+    case = Case("matmul", size, size, size, "peak")
+    arrays = operands(case, dtype)
+    best = 0.0
+    for backend in backends:
+        sample = sampler(case, backend, arrays)
+        sample(1)  # warm-up: packing buffers, thread start
+        best = max(best, max(case.flops / sample(1) for _ in range(2 if quick else 4)) / 1e9)
+    return Peak(best, f"estimate: best {size}^3 GEMM over {', '.join(backends)} (a lower bound of the FMA peak)")

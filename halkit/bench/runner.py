@@ -1,0 +1,168 @@
+"""``run()``: the sweep behind ``python -m halkit.bench``, the notebooks and the dashboards."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from halkit import hal
+
+from .cases import OPS, TORCH, Case, operands, sampler, sweep
+from .peak import Peak, measure_peak
+from .results import Results
+from .threads import blas_description, pinned_threads
+from .timing import interleaved
+
+DEFAULT_BACKENDS = ("numpy", "native", TORCH)
+
+
+class UnknownBackendError(ValueError):
+    """A backend name that is neither a HAL backend nor "torch"."""
+
+
+def resolve_backends(requested=None) -> tuple[list[str], list[str]]:
+    """(backends to run, notes about skipped ones). Unknown names raise; known-but-unavailable ones are skipped."""
+    requested = list(DEFAULT_BACKENDS if requested is None else requested)
+    available = hal.backends()
+    unavailable = hal.unavailable_backends()
+    chosen, notes = [], []
+    for name in requested:
+        if name == TORCH or name in available:
+            if name not in chosen:
+                chosen.append(name)
+        elif name in unavailable:
+            notes.append(f"{name} skipped: {unavailable[name]}")
+        else:
+            raise UnknownBackendError(
+                f"unknown backend {name!r}: available here are {available + [TORCH]}"
+                + (f" (known but not loadable: {sorted(unavailable)})" if unavailable else "")
+            )
+    if not chosen:
+        raise UnknownBackendError(f"none of {requested} can run here: " + "; ".join(notes))
+    return chosen, notes
+
+
+def default_threads(quick: bool = False) -> list[int]:
+    """1 thread and every usable core (just the cores with quick=True)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return [cores] if quick else sorted({1, cores})
+
+
+def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int | None = None,
+        min_time: float | None = None, ops=None, quick: bool = False, cases: list[Case] | None = None,
+        progress: bool = True) -> Results:
+    """Benchmark ops x shapes x backends x thread counts; returns :class:`Results`.
+
+    shapes: (M, N, K) tuples run through each of ``ops`` (default matmul); None = the standard
+    sweep (square 64..2048, skinny M=1/8/32 x 1024^2, the MLP layers, linear fused/unfused, 1x1 overhead).
+    backends: HAL backend names and/or "torch"; default numpy, native (skipped with a note if not
+    built), torch. repeats: interleaved rounds (default 9; 3 with quick). min_time: seconds per
+    sample (default 0.1; 0.01 with quick). quick: a small sweep for CI and smoke tests.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    rounds = repeats if repeats is not None else (3 if quick else 9)
+    min_time = min_time if min_time is not None else (0.01 if quick else 0.1)
+    threads = list(threads) if threads is not None else default_threads(quick)
+    names, notes = resolve_backends(backends)
+    cases = cases if cases is not None else _cases(shapes, ops, quick)
+    if quick:
+        notes.append("--quick: fewer rounds and shorter samples than the measurement rule "
+                     "(>= 9 rounds of >= 0.1 s): a smoke test, not a measurement")
+
+    peak_backends = [b for b in ("native", "numpy", TORCH) if b == TORCH or b in hal.backends()]
+    rows, peaks = [], {}
+    tasks = [(t, case) for t in threads for case in cases]
+    bar = _progress(len(tasks) + len(threads), enabled=progress)
+    for t in threads:
+        with pinned_threads(t):
+            peak = measure_peak(t, peak_backends, dtype, quick)
+            peaks[str(t)] = {"gflops": peak.gflops, "source": peak.source}
+            bar.update(1)
+            for case in cases:
+                bar.set_postfix_str(f"{case.op} {case.shape} x{t}")
+                rows += _measure(case, names, t, dtype, rounds, min_time, peak)
+                bar.update(1)
+    bar.close()
+    meta = _meta(names, threads, dtype, rounds, min_time, peaks, notes)
+    return Results(rows, meta)
+
+
+def _cases(shapes, ops, quick) -> list[Case]:
+    if shapes is None:
+        return sweep(quick, ops) if ops is not None else sweep(quick)
+    ops = tuple(ops or ("matmul",))
+    unknown = set(ops) - set(OPS)
+    if unknown:
+        raise ValueError(f"unknown op(s) {sorted(unknown)}: choose from {list(OPS)}")
+    cases = []
+    for shape in shapes:
+        m, n, k = (int(v) for v in shape)
+        if min(m, n, k) < 1:
+            raise ValueError(f"shape (M, N, K) must be positive, got {tuple(shape)}")
+        cases += [Case(op, m, n, k, "custom") for op in ops if op != "overhead"]
+    if "overhead" in ops:
+        cases.append(Case("overhead", 1, 1, 1, "overhead"))
+    return cases
+
+
+def _measure(case: Case, backends, threads, dtype, rounds, min_time, peak: Peak) -> list[dict]:
+    arrays = operands(case, dtype)
+    timings = interleaved({b: sampler(case, b, arrays) for b in backends}, rounds=rounds, min_time=min_time)
+    reference = {ref: timings[ref].median for ref in ("numpy", TORCH) if ref in timings}
+    rows = []
+    for backend, t in timings.items():
+        gflops = case.flops / t.median / 1e9
+        rows.append({
+            "op": case.op, "group": case.group, "m": case.m, "n": case.n, "k": case.k,
+            "backend": backend, "threads": threads, "dtype": str(dtype),
+            "median_s": t.median, "min_s": t.min, "max_s": t.max,
+            "rounds": len(t.samples), "calls_per_sample": t.calls_per_sample,
+            "gflops": gflops, "pct_peak": 100 * gflops / peak.gflops if peak.gflops else None,
+            "vs_numpy": reference["numpy"] / t.median if "numpy" in reference else None,
+            "vs_torch": reference[TORCH] / t.median if TORCH in reference else None,
+        })
+    return rows
+
+
+def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
+    meta = {
+        "machine": _machine(),
+        "blas": f"numpy {np.__version__} on {blas_description()}",
+        "numpy_backend": "numpy = halkit.hal's numpy backend (a @ b on the BLAS above) through the op API, "
+                         "validation included",
+        "torch_backend": f"torch = torch {torch.__version__} torch.matmul / F.linear, inference_mode, "
+                         "tensors sharing the NumPy arrays",
+        "backends": backends,
+        "threads": f"{threads} (pinned for all three: hal.set_num_threads, threadpoolctl, torch.set_num_threads)",
+        "dtype": str(dtype),
+        "timing": f"median of {rounds} interleaved rounds ({', '.join(backends)}, ...), "
+                  f"each sample >= {min_time} s after warm-up",
+        "peaks": peaks,
+        "notes": notes,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if "native" in backends:
+        info = hal.get_backend("native").info()
+        meta["native"] = f"isa {info.get('isa')}, {info.get('compiler')}, {info.get('threading')}"
+    return meta
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="halkit.bench", unit="case", disable=not enabled, leave=False)
