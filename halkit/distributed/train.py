@@ -59,6 +59,14 @@ class TrainConfig:
     crash_at_step: int | None = None
     crash_rank: int = 1
 
+    def __post_init__(self):
+        for name in ("steps", "global_batch", "samples", "in_features", "hidden",
+                     "out_features", "log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
 
 def build_mlp(sizes: list[int], seed: int) -> nn.Sequential:
     """Linear→ReLU→...→Linear from HAL layers; same seed → same weights everywhere."""
@@ -179,7 +187,10 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     for name, default in asdict(TrainConfig()).items():
         kind = _OPTIONAL_ARG_TYPES.get(name) or type(default)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default)
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    try:
+        return TrainConfig(**vars(parser.parse_args(argv)))
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
