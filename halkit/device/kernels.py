@@ -56,8 +56,8 @@ def _conv_dims(shapes, params):
 
 
 def _same_as_first(shapes, params):
-    first, *rest = [s for s in shapes.values() if s is not None]
-    for name, shape in shapes.items():
+    first = next(s for s in shapes.values() if s is not None)
+    for shape in shapes.values():
         if shape is not None and shape != first:
             raise DeviceError(f"operands must have equal shapes, got {shapes}")
     return first
