@@ -338,11 +338,13 @@ void k_layer_norm(const T* x, const T* w, const T* b, double eps, T* y, long row
 template <class T> struct Cfg;
 template <> struct Cfg<float> {
     static constexpr int L = Vec<float>::L, MR = HALKIT_MR_F32, NV = HALKIT_NV_F32, NR = L * NV;
-    static constexpr long KC = 256, MC = (240 / MR) * MR, NC = 4096;
+    // Measured on Zen4 (1 MiB L2): KC 512 / MC 144 beat the textbook "B micro-panel
+    // in half of L1" sizing (KC 128: -10..15%); the packed A block (MC x KC, 288 KiB) stays in L2.
+    static constexpr long KC = 512, MC = (144 / MR) * MR, NC = 4096;
 };
 template <> struct Cfg<double> {
     static constexpr int L = Vec<double>::L, MR = HALKIT_MR_F64, NV = HALKIT_NV_F64, NR = L * NV;
-    static constexpr long KC = 256, MC = (120 / MR) * MR, NC = 2048;
+    static constexpr long KC = 384, MC = (96 / MR) * MR, NC = 2048;
 };
 
 enum : int { F_ACC = 1, F_LAST = 2 };
@@ -462,9 +464,73 @@ template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows) {
 }
 
 // Kernels for the skinny paths: A packed with stride ROWS (no MR padding).
-template <class T, int... R>
-constexpr UK<T> pick_wide(int rows, std::integer_sequence<int, R...>) {
-    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, R + 1, 8, 1>...};
+// GEMV-like streaming for ROWS <= 3 rows and B in (K,N) layout: C rows stay in
+// L1 (column chunks of 16 KiB) while B is read row after row, i.e. perfectly
+// sequentially, 4 rows of B per pass over the chunk.  ncols is a multiple of L.
+template <class T, int ROWS>
+__attribute__((noinline)) void gemv_stream(long K, const T* __restrict A, const T* __restrict B, long ldb,
+                                           T* __restrict C, long ldc, long ncols, const T* __restrict bias,
+                                           int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    constexpr long JC = (4096 / sizeof(T) * 4 / ROWS) / (2 * L) * (2 * L);
+    for (long jc = 0; jc < ncols; jc += JC) {
+        const long jn = hmin(JC, ncols - jc);
+        long k = 0;
+        for (; k < K; k += 4) {
+            const int kk = (int)hmin<long>(4, K - k);
+            const T* b0 = B + k * ldb + jc;
+            if (kk == 4) {
+                V a[ROWS][4];
+#pragma GCC unroll 4
+                for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; ++q) a[i][q] = splat<T>(A[(k + q) * ROWS + i]);
+                for (long j = 0; j < jn; j += L) {
+                    V b[4];
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; ++q) b[q] = loadu(b0 + q * ldb + j);
+#pragma GCC unroll 4
+                    for (int i = 0; i < ROWS; ++i) {
+                        T* cp = C + i * ldc + jc + j;
+                        V y = k ? loadu(cp) : V{};
+#pragma GCC unroll 4
+                        for (int q = 0; q < 4; ++q) y += a[i][q] * b[q];
+                        storeu(cp, y);
+                    }
+                }
+            } else {
+                for (int q = 0; q < kk; ++q) {
+                    V a[ROWS];
+#pragma GCC unroll 4
+                    for (int i = 0; i < ROWS; ++i) a[i] = splat<T>(A[(k + q) * ROWS + i]);
+                    for (long j = 0; j < jn; j += L) {
+                        V b = loadu(b0 + q * ldb + j);
+#pragma GCC unroll 4
+                        for (int i = 0; i < ROWS; ++i) {
+                            T* cp = C + i * ldc + jc + j;
+                            V y = (k + q) ? loadu(cp) : V{};
+                            storeu(cp, y + a[i] * b);
+                        }
+                    }
+                }
+            }
+        }
+        if (bias || act != ACT_NONE) {  // epilogue on the chunk while it is in L1
+            for (int i = 0; i < ROWS; ++i) {
+                T* cp = C + i * ldc + jc;
+                for (long j = 0; j < jn; j += L) {
+                    V y = loadu(cp + j);
+                    if (bias) y += loadu(bias + jc + j);
+                    storeu(cp + j, v_act<T>(y, act));
+                }
+            }
+        }
+    }
+}
+template <class T> using GK = void (*)(long, const T*, const T*, long, T*, long, long, const T*, int);
+template <class T> HK_ALWAYS_INLINE GK<T> gemv_for(int rows) {
+    constexpr GK<T> tab[] = {nullptr, &gemv_stream<T, 1>, &gemv_stream<T, 2>, &gemv_stream<T, 3>};
     return tab[rows];
 }
 template <class T, int... R>
@@ -625,25 +691,19 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
     // A few rows: GEMV-like streaming paths, B read exactly once, no B packing.
     if (M <= kGemvRows) {
         if (!p.tb) {
-            constexpr int L = C::L, NRW = 8 * L;
             T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
             for (long k = 0; k < K; ++k)
                 for (long i = 0; i < M; ++i)
                     Ap[k * M + i] = p.ta ? p.a[k * p.lda + m0 + i] : p.a[(m0 + i) * p.lda + k];
-            const UK<T> wide = pick_wide<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
             const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
-            long jr = 0;
-            for (; jr + NRW <= N; jr += NRW)
-                wide(K, Ap, p.b + n0 + jr, p.ldb, Cb + jr, p.ldc, NRW, F_LAST, bias ? bias + jr : nullptr, p.act);
-            for (; jr < N; jr += NR) {
-                int nr = (int)hmin<long>(NR, N - jr);
-                if (nr == NR) {
-                    narrow(K, Ap, p.b + n0 + jr, p.ldb, Cb + jr, p.ldc, NR, F_LAST, bias ? bias + jr : nullptr, p.act);
-                } else {
-                    T* Be = (T*)tl_bufB.get(K * NR * sizeof(T));
-                    pack_B(Be, p, 0, K, n0 + jr, nr);
-                    narrow(K, Ap, Be, NR, Cb + jr, p.ldc, nr, F_LAST, bias ? bias + jr : nullptr, p.act);
-                }
+            constexpr int L = C::L;
+            const long nmain = N / L * L;
+            if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
+            if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
+                int nr = (int)(N - nmain);
+                T* Be = (T*)tl_bufB.get(K * NR * sizeof(T));
+                pack_B(Be, p, 0, K, n0 + nmain, nr);
+                narrow(K, Ap, Be, NR, Cb + nmain, p.ldc, nr, F_LAST, bias ? bias + nmain : nullptr, p.act);
             }
         } else {
             const T* ar[kGemvRows];
@@ -697,7 +757,10 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
         return;
     }
     // Goto/BLIS: NC-wide B̃ panel (L3), MCxKC Ã block (L2), KCxNR B micro-panel (L1).
-    const long KCb = C::KC, MCb = C::MC, NCb = C::NC;
+    const long MCb = C::MC, NCb = C::NC;
+    // K blocks of equal size (K = 513 -> 257 + 256, not 512 + 1)
+    const long nkb = (K + C::KC - 1) / C::KC;
+    const long KCb = (K + nkb - 1) / nkb;
     T* Bp = (T*)tl_bufB.get(KCb * ((hmin(NCb, N) + NR - 1) / NR * NR) * sizeof(T));
     T* Ap = (T*)tl_bufA.get(KCb * ((hmin(MCb, M) + MR - 1) / MR * MR) * sizeof(T));
     for (long jc = 0; jc < N; jc += NCb) {

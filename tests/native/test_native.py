@@ -96,10 +96,13 @@ def test_gemm_small_and_edge_shapes(dtype, ta, tb):
 
 
 BLOCK_SHAPES = [
-    (241, 259, 257),   # straddles MC=240 (f32), KC=256
-    (239, 255, 255),
-    (120, 96, 513),    # f64 MC=120, two KC blocks + 1
+    (145, 259, 513),   # straddles MC=144 (f32), KC=512 -> two K blocks
+    (143, 255, 511),
+    (97, 96, 385),     # f64 MC=96, KC=384
+    (95, 33, 1025),    # three K blocks (f32)
     (121, 31, 300),
+    (4, 77, 1000),     # first row count past the GEMV paths
+    (3, 77, 1000),     # last row count of the GEMV paths, N tail < vector width
     (61, 1025, 130),   # skinny M (streaming-B path) with an N edge
     (1, 1000, 1030),   # batch-1
     (8, 300, 2049),
