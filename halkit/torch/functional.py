@@ -24,8 +24,11 @@ def _traced(x) -> bool:
     return torch.compiler.is_compiling() or type(x) is not torch.Tensor or torch._C._len_torch_dispatch_stack() > 0
 
 
-def _wants_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+def _wants_grad(x, weight, bias) -> bool:
+    # Spelled out rather than any(...) over a generator: this runs on every call (~1 µs saved).
+    return torch.is_grad_enabled() and (
+        x.requires_grad or (weight is not None and weight.requires_grad) or (bias is not None and bias.requires_grad)
+    )
 
 
 def linear(x, weight, bias=None, activation=None):
