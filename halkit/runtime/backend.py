@@ -1,0 +1,99 @@
+"""The torch.compile backend "halkit" and the explicit ``compile(model, example_inputs)``.
+
+Dynamo captures the model; aot_autograd turns each captured graph into aten
+forward and backward graphs (training works, and the backward is partitioned
+and fused too); :func:`~halkit.runtime.compiler.compile_graph` compiles each.
+Attention is rewritten into its math form first (see attention.py), so the
+softmax inside it reaches the HAL.
+"""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import torch
+from functorch.compile import make_boxed_func
+from torch._dynamo.backends.common import aot_autograd
+
+from .attention import decompose_attention
+from .compiler import compile_graph
+from .cost import host_cost_model
+from .devices import Device, get_device
+from .placement import PlacementPolicy
+from .report import CompileReport
+
+NAME = "halkit"
+
+_last_report = CompileReport()
+
+
+def _weight_placeholders(gm) -> set[str]:
+    """Names of the placeholders that hold parameters/buffers (aot_autograd's static inputs)."""
+    context = torch._guards.TracingContext.try_get()
+    static = set(getattr(getattr(context, "fw_metadata", None), "static_input_indices", None) or ())
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    return {placeholders[i].name for i in static if i < len(placeholders)}
+
+
+def make_backend(device: Device | str | None = None, policy: PlacementPolicy | None = None,
+                 report: CompileReport | None = None):
+    """A torch.compile backend placing graphs on device (default: the current HAL backend's),
+    appending one GraphReport per compiled graph to report."""
+    report = report if report is not None else CompileReport()
+    policy = policy or PlacementPolicy()
+    host_cost = host_cost_model()
+
+    def compiler(kind):
+        def compile_fn(gm, example_inputs):
+            target = device if isinstance(device, Device) else get_device(device)
+            resident = _weight_placeholders(gm) if kind != "backward" else set()
+            runnable, graph_report = compile_graph(gm, target, policy, host_cost, kind, resident)
+            report.graphs.append(graph_report)
+            return make_boxed_func(runnable)
+        return compile_fn
+
+    aot = aot_autograd(fw_compiler=compiler("forward"), bw_compiler=compiler("backward"),
+                       inference_compiler=compiler("inference"))
+
+    def backend(gm, example_inputs):
+        decompose_attention(gm)
+        return aot(gm, example_inputs)
+
+    backend.report = report
+    return backend
+
+
+def halkit_backend(gm, example_inputs):
+    """``torch.compile(model, backend="halkit")``: the current HAL backend's device, default policy.
+    Its report is :func:`last_report`."""
+    global _last_report
+    _last_report = CompileReport()
+    return make_backend(report=_last_report)(gm, example_inputs)
+
+
+def last_report() -> CompileReport:
+    """The report of the latest graph compiled through ``backend="halkit"`` (its forward and backward)."""
+    return _last_report
+
+
+def compile(model, example_inputs, device: Device | str | None = None, policy: PlacementPolicy | None = None,
+            dynamic: bool | None = None, fullgraph: bool = False):
+    """(compiled model, CompileReport): torch.compile with the halkit backend, captured by one call.
+
+    The capture runs ``model(*example_inputs)`` once, as torch.jit.trace would, so the report holds
+    the forward graph when this returns; aot_autograd compiles the backward graph at the first
+    backward call, and later recompiles (e.g. a new batch size) append to the same report.
+    """
+    backend = make_backend(device, policy)
+    compiled = torch.compile(model, backend=backend, dynamic=dynamic, fullgraph=fullgraph)
+    compiled(*example_inputs)
+    return compiled, backend.report
+
+
+def register() -> None:
+    """Make backend="halkit" resolve: through the torch_dynamo_backends entry point when the package
+    declares one (dynamo loads it lazily), else by registering now. Idempotent."""
+    from torch._dynamo.backends import registry
+
+    declared = any(ep.name == NAME for ep in entry_points(group="torch_dynamo_backends"))
+    if not declared and NAME not in registry._COMPILER_FNS:
+        registry.register_backend(halkit_backend, name=NAME)

@@ -1,0 +1,65 @@
+"""The callables a HAL partition's nodes run: ``torch.ops.halkit.*`` plus the runtime's fused kernels.
+
+Lowered nodes call the torch team's operators (halkit.torch), so a partition
+stays an ordinary, printable, traceable ``torch.fx`` graph. The two kernels
+defined here have no operator there: ``add_bias`` (x + a last-axis vector)
+and ``elementwise_chain`` (several element-wise HAL ops run as one step, the
+result of the element-wise fusion pass).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import halkit.torch  # noqa: F401  (registers torch.ops.halkit.*)
+from halkit import hal
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    """A C-contiguous NumPy view of t (copied only when t is strided, e.g. a permute)."""
+    return np.ascontiguousarray(t.detach().numpy())
+
+
+def add_bias(x, b):
+    """x + b with b broadcast along x's last axis."""
+    return torch.from_numpy(hal.add_bias(_array(x), _array(b)))
+
+
+# Element-wise HAL ops an elementwise chain may contain, by name (the chain stores names, not functions).
+ELEMENTWISE = {"relu": hal.relu, "gelu": hal.gelu, "add": hal.add, "mul": hal.mul, "add_bias": hal.add_bias}
+
+
+def elementwise_chain(program, *inputs):
+    """Run a fused chain of element-wise HAL ops as one step; intermediates never become tensors.
+
+    program is a tuple of (op name, argument refs); a ref ("in", i) is inputs[i], ("tmp", j) the
+    result of step j. The last step's result is returned.
+    """
+    arrays = [_array(t) for t in inputs]
+    results = []
+    for op, refs in program:
+        results.append(ELEMENTWISE[op](*(arrays[i] if kind == "in" else results[i] for kind, i in refs)))
+    return torch.from_numpy(results[-1])
+
+
+_RUNTIME = {"add_bias": add_bias, "elementwise_chain": elementwise_chain}
+
+#: HAL ops (kernel names) the lowering may emit.
+NAMES = ("linear", "matmul", "conv2d", "relu", "gelu", "softmax", "layer_norm", "add", "mul",
+         "relu_backward", "gelu_backward", "sum_rows", "add_bias", "elementwise_chain")
+
+
+def target(name: str):
+    """The callable a node running HAL op ``name`` calls."""
+    return _RUNTIME[name] if name in _RUNTIME else getattr(torch.ops.halkit, name).default
+
+
+_NAME_OF = {target(name): name for name in NAMES}
+
+
+def name_of(fn) -> str | None:
+    """The HAL op name of a node target, or None when the target is not a HAL kernel."""
+    try:
+        return _NAME_OF.get(fn)
+    except TypeError:  # unhashable targets
+        return None

@@ -1,0 +1,56 @@
+"""Cutting a graph into HAL partitions with torch's own CapabilityBasedPartitioner.
+
+The partitioner groups the nodes :class:`~halkit.runtime.capability.HalSupport`
+claims into the largest cycle-free groups; layout ops are glue it may keep
+inside a group but strips from a group's edges, and a group with no compute
+left is dropped. ``split`` then turns each group into a submodule called by
+the top-level graph (``fuse_by_partitions``), named ``hal_<i>``.
+"""
+from __future__ import annotations
+
+import operator
+
+from torch.fx import GraphModule, Node
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
+
+from .capability import LAYOUT_OPS, HalSupport, is_layout, qualified_names
+
+PREFIX = "hal_"
+
+
+def is_compute(node: Node) -> bool:
+    return node.op == "call_function" and not is_layout(node) and node.target is not operator.getitem
+
+
+def propose(gm: GraphModule, device) -> list[list[Node]]:
+    """The candidate HAL partitions of gm (each a topologically ordered node list)."""
+    partitioner = CapabilityBasedPartitioner(
+        gm, HalSupport(device), allows_single_node_partition=True, non_compute_ops=qualified_names(LAYOUT_OPS)
+    )
+    partitions = partitioner.propose_partitions()
+    partitioner.remove_bookend_non_compute_ops(partitions)
+    order = {node: i for i, node in enumerate(gm.graph.nodes)}
+    found = []
+    for partition in partitions:
+        nodes = _with_whole_tuples(set(partition.nodes))
+        if any(is_compute(n) for n in nodes):
+            found.append(sorted(nodes, key=order.__getitem__))
+    return sorted(found, key=lambda nodes: order[nodes[0]])
+
+
+def _with_whole_tuples(nodes: set[Node]) -> set[Node]:
+    """Drop a multi-output node whose getitems are not all in the partition (and those getitems):
+    the lowering replaces the tuple by one tensor, which only its own partition may index."""
+    for node in list(nodes):
+        if node.target is not operator.getitem and any(u.target is operator.getitem for u in node.users):
+            if not all(u in nodes for u in node.users):
+                nodes -= {node, *node.users}
+    return {n for n in nodes if n.target is not operator.getitem or n.args[0] in nodes}
+
+
+def split(gm: GraphModule, partitions: list[list[Node]]) -> GraphModule:
+    """gm with each partition replaced by a call to a submodule named hal_<index in partitions>."""
+    if not partitions:
+        return gm
+    return fuse_by_partitions(gm, [dict.fromkeys(p) for p in partitions], prefix=PREFIX)
