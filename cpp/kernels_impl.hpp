@@ -605,6 +605,35 @@ struct PackBuf {
 };
 static thread_local PackBuf tl_bufA, tl_bufB;
 
+// In-register transpose of an L x L block: r[q] = row q  ->  r[q] = column q.
+// log2(L) stages of "interleave lower/upper halves of rows i and i + L/2".
+template <class T> struct Shuf {
+    using V = typename Vec<T>::V;
+    using I = typename Vec<T>::I;
+    static constexpr int L = Vec<T>::L;
+    static constexpr int elem(bool hi, int e) { return (e % 2 ? L : 0) + (hi ? L / 2 : 0) + e / 2; }
+    template <int... E> static constexpr I make(bool hi, std::integer_sequence<int, E...>) {
+        return I{elem(hi, E)...};
+    }
+    static constexpr I mask(bool hi) { return make(hi, std::make_integer_sequence<int, L>{}); }
+};
+template <class T> HK_ALWAYS_INLINE void transpose_inplace(typename Vec<T>::V* r) {
+    using S = Shuf<T>;
+    constexpr int L = S::L;
+    constexpr typename S::I lo = S::mask(false), hi = S::mask(true);
+#pragma GCC unroll 8
+    for (int stage = 1; stage < L; stage *= 2) {
+        typename Vec<T>::V n[L];
+#pragma GCC unroll 16
+        for (int i = 0; i < L / 2; ++i) {
+            n[2 * i] = __builtin_shuffle(r[i], r[i + L / 2], lo);
+            n[2 * i + 1] = __builtin_shuffle(r[i], r[i + L / 2], hi);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < L; ++i) r[i] = n[i];
+    }
+}
+
 // Ã: rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-row panels (k-major), zero padded.
 template <class T>
 static void pack_A(T* __restrict dst, const GemmProblem<T>& p, long i0, long mc, long k0, long kc) {
@@ -649,18 +678,22 @@ static void pack_B(T* __restrict dst, const GemmProblem<T>& p, long k0, long kc,
                 }
             }
         } else {
-            // B(k, j) = b[j*ldb + k]: read 8 k at a time from each of the NR rows.
+            // B(k, j) = b[j*ldb + k]: L x L in-register transposes (log2 L interleave
+            // stages), rows j of W read contiguously along k.
             const T* src[NR];
             for (int j = 0; j < NR; ++j) src[j] = p.b + (j0 + jp + (j < nr ? j : 0)) * p.ldb + k0;
+            constexpr int L = Vec<T>::L;
             long k = 0;
-            for (; k + 8 <= kc; k += 8) {
-                for (int j = 0; j < NR; ++j) {
-                    if (j < nr) {
-#pragma GCC unroll 8
-                        for (int kk = 0; kk < 8; ++kk) d[(k + kk) * NR + j] = src[j][k + kk];
-                    } else {
-#pragma GCC unroll 8
-                        for (int kk = 0; kk < 8; ++kk) d[(k + kk) * NR + j] = T(0);
+            if (nr == NR) {
+                for (; k + L <= kc; k += L) {
+#pragma GCC unroll 4
+                    for (int v = 0; v < NR / L; ++v) {
+                        typename Vec<T>::V r[L];
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) r[q] = loadu(src[v * L + q] + k);
+                        transpose_inplace<T>(r);
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) storeu(d + (k + q) * NR + v * L, r[q]);
                     }
                 }
             }
