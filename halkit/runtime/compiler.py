@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch.fx import GraphModule
 
 from . import fusion, lowering, partition, placement, scheduler, timeline
+from .capability import is_layout
 from .report import GraphReport, PartitionReport
 
 
@@ -16,9 +17,19 @@ def _kernel_label(node) -> str:
     return op
 
 
+def _resident(gm: GraphModule, weights: set[str]) -> set:
+    """The weight placeholders and the views of them (aten.t of a weight is as resident as the weight)."""
+    found = set()
+    for node in gm.graph.nodes:
+        if (node.op == "placeholder" and node.name in weights) or (is_layout(node) and node.args[0] in found):
+            found.add(node)
+    return found
+
+
 def compile_graph(gm: GraphModule, device, policy, host_cost, kind: str, resident: set[str]):
     """(the runnable partitioned graph, its GraphReport); resident names the weight placeholders."""
-    resident_nodes = {n for n in gm.graph.nodes if n.op == "placeholder" and n.name in resident}
+    resident_nodes = _resident(gm, resident)
+    resident = {n.name for n in resident_nodes}
     candidates = partition.propose(gm, device)
     accepted, placements = placement.decide(gm, candidates, device, policy, host_cost, resident_nodes)
     order = [node.name for node in gm.graph.nodes if node.op == "call_function"]
