@@ -9,10 +9,15 @@ They are written in the combined ``forward(ctx, ...)`` style on purpose: a
 Function with a separate ``setup_context`` goes through functorch's
 ``custom_function_call`` path on every ``apply``, which measured 3-5× slower
 per call here (``python -m halkit.torch.overhead``).
+
+Their backward passes run NumPy-level kernels, which autograd cannot see, so
+they are marked once-differentiable: asking for a second derivative raises
+instead of silently returning one that is wrong.
 """
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import gradients, kernels
 
@@ -25,6 +30,7 @@ class LinearFunction(torch.autograd.Function):
         return output
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         return gradients.linear_backward(kernels, ctx, grad)
 
@@ -37,6 +43,7 @@ class LayerNormFunction(torch.autograd.Function):
         return output
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         return gradients.layer_norm_backward(kernels, ctx, grad)
 
@@ -50,5 +57,6 @@ class Conv2dFunction(torch.autograd.Function):
         return output
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         return gradients.conv2d_backward(kernels, ctx, grad)

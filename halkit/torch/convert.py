@@ -3,27 +3,14 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
 
 from .arrays import SUPPORTED_DTYPES
 from .modules import HALConv2d, HALLayerNorm, HALLinear
 
 
-def _supported_conv(m: nn.Conv2d) -> bool:
-    if m.groups != 1:
-        return False
-    if m.padding == "same":
-        return all(d * (k - 1) % 2 == 0 for k, d in zip(m.kernel_size, m.dilation))
-    return True
-
-
 # Exact types only: a subclass may override forward, which the swap would silently drop.
-_REPLACEMENTS = {
-    nn.Linear: (HALLinear, lambda m: True),
-    nn.Conv2d: (HALConv2d, _supported_conv),
-    nn.LayerNorm: (HALLayerNorm, lambda m: len(m.normalized_shape) == 1),
-}
+_REPLACEMENTS = {nn.Linear: HALLinear, nn.Conv2d: HALConv2d, nn.LayerNorm: HALLayerNorm}
 
 
 def convert(model: nn.Module, inplace: bool = True) -> nn.Module:
@@ -53,11 +40,9 @@ def convert(model: nn.Module, inplace: bool = True) -> nn.Module:
 
 
 def _replacement(module: nn.Module) -> nn.Module | None:
-    entry = _REPLACEMENTS.get(type(module))
-    if entry is None:
+    hal_type = _REPLACEMENTS.get(type(module))
+    if hal_type is None or not hal_type.supports(module):
         return None
-    hal_type, supported = entry
-    params = list(module.parameters(recurse=False))
-    if not supported(module) or not all(p.dtype in SUPPORTED_DTYPES and p.device.type == "cpu" for p in params):
+    if not all(p.dtype in SUPPORTED_DTYPES and p.device.type == "cpu" for p in module.parameters(recurse=False)):
         return None
     return hal_type.from_torch(module)

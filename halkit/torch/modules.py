@@ -2,7 +2,9 @@
 
 Each subclasses the torch module it replaces, so the constructor, parameters,
 initialisation, ``state_dict`` keys, ``repr`` and ``isinstance`` checks are
-torch's own; only ``forward`` changes, to run through the HAL.
+torch's own; only ``forward`` changes, to run through the HAL. ``supports(m)``
+says whether the HAL can run a given torch layer's configuration, and
+``from_torch(m)`` builds the HAL layer around that layer's parameters.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from . import functional
 
 class HALLinear(nn.Linear):
     """``nn.Linear`` computed by the HAL: y = x @ weight.T + bias, gradients for x, weight and bias."""
+
+    @staticmethod
+    def supports(module: nn.Linear) -> bool:
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return functional.linear(x, self.weight, self.bias)
@@ -38,6 +44,10 @@ class HALLayerNorm(nn.LayerNorm):
                 f"HALLayerNorm normalises over the last dimension only: normalized_shape must be an int "
                 f"or a 1-tuple, got {tuple(self.normalized_shape)} (use torch.nn.LayerNorm for that)"
             )
+
+    @staticmethod
+    def supports(module: nn.LayerNorm) -> bool:
+        return len(module.normalized_shape) == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return functional.layer_norm(x, self.weight, self.bias, self.eps)
@@ -65,12 +75,14 @@ class HALConv2d(nn.Conv2d):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.groups != 1:
-            raise ValueError(
-                f"HALConv2d supports groups=1 only (the HAL has no grouped convolution), got groups={self.groups}; "
-                "keep torch.nn.Conv2d for this layer (halkit.convert leaves such layers alone)"
-            )
+        reason = _unsupported_conv(self)
+        if reason:
+            raise ValueError(f"HALConv2d: {reason}; keep torch.nn.Conv2d for this layer (halkit.convert leaves it alone)")
         self._hal_padding = _explicit_padding(self.padding, self.kernel_size, self.dilation)
+
+    @staticmethod
+    def supports(module: nn.Conv2d) -> bool:
+        return _unsupported_conv(module) is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding_mode != "zeros":
@@ -97,17 +109,23 @@ class HALConv2d(nn.Conv2d):
         return _adopt(new, module)
 
 
+def _unsupported_conv(module: nn.Conv2d) -> str | None:
+    """Why the HAL cannot run this nn.Conv2d configuration, or None when it can."""
+    if module.groups != 1:
+        return f"groups must be 1 (the HAL has no grouped or depthwise convolution), got groups={module.groups}"
+    if module.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(module.kernel_size, module.dilation)):
+        return (
+            f"padding='same' with kernel_size={module.kernel_size}, dilation={module.dilation} needs asymmetric "
+            "padding, which the HAL's conv2d does not take; use an odd kernel or explicit padding"
+        )
+    return None
+
+
 def _explicit_padding(padding, kernel_size, dilation) -> tuple[int, int]:
     if padding == "valid":
         return (0, 0)
-    if padding == "same":
-        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
-        if any(total % 2 for total in totals):
-            raise ValueError(
-                f"padding='same' with kernel_size={kernel_size}, dilation={dilation} needs asymmetric padding, "
-                "which the HAL's conv2d does not take; use an odd kernel or explicit padding"
-            )
-        return tuple(total // 2 for total in totals)
+    if padding == "same":  # symmetric: _unsupported_conv has refused the rest
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))
     return tuple(padding)
 
 

@@ -76,7 +76,7 @@ def test_sgd_step_matches():
 
 
 def test_groups_are_refused_with_a_clear_error():
-    with pytest.raises(ValueError, match="groups=1"):
+    with pytest.raises(ValueError, match="groups must be 1"):
         HALConv2d(4, 4, 3, groups=2)
 
 

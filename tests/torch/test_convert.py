@@ -61,6 +61,13 @@ def test_a_bare_layer_is_returned_converted():
     assert type(converted) is HALLinear and converted.weight is linear.weight
 
 
+def test_supports_matches_what_the_constructors_accept():
+    assert HALConv2d.supports(nn.Conv2d(2, 2, 3, padding="same"))
+    assert not HALConv2d.supports(nn.Conv2d(2, 2, 2, padding="same"))
+    assert not HALConv2d.supports(nn.Conv2d(2, 2, 3, groups=2))
+    assert not HALLayerNorm.supports(nn.LayerNorm((2, 3)))
+
+
 def test_training_mode_is_kept():
     model = nn.Sequential(nn.Linear(2, 2)).eval()
     assert not convert(model)[0].training

@@ -171,3 +171,11 @@ def test_shape_mismatch_is_a_clear_error():
 def test_bad_activation_is_refused():
     with pytest.raises(ValueError, match="activation"):
         halkit.torch.linear(torch.ones(2, 3), torch.ones(4, 3), None, "tanh")
+
+
+def test_second_derivative_is_refused_not_silently_wrong():
+    x = torch.randn(3, 4, requires_grad=True)
+    y = HALLinear(4, 2)(x)
+    (grad_x,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|differentiate twice"):
+        grad_x.sum().backward()
