@@ -27,9 +27,13 @@ NAMESPACE = "halkit"
 # FRAGMENT, not DEF: other halkit packages may add operators to the same namespace.
 _lib = torch.library.Library(NAMESPACE, "FRAGMENT")
 
+#: names of the operators this module registers, in registration order.
+REGISTERED: list[str] = []
+
 
 def _register(name, schema, fake, setup_context=None, backward=None):
     _lib.define(f"{name}{schema}", tags=(torch.Tag.pt2_compliant_tag,))
+    REGISTERED.append(name)
     qualname = f"{NAMESPACE}::{name}"
     torch.library.impl(qualname, "CPU", lib=_lib)(getattr(kernels, name))
     torch.library.register_fake(qualname, fake, lib=_lib)

@@ -161,13 +161,14 @@ def module_times(shapes=((1, 64, 64), (64, 512, 512)), rounds: int = 30, calls: 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch and HAL threads (default 1)")
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds; the median is reported")
+    parser.add_argument("--calls", type=int, default=200, help="calls per design per round")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     hal.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {args.threads} (torch and HAL), median of {args.rounds} interleaved rounds")
     print(f"\nDesign overhead, linear 1×64→64 on the {hal.current_backend()} backend (µs per call)")
-    for phase, times in design_overheads(rounds=args.rounds).items():
+    for phase, times in design_overheads(rounds=args.rounds, calls=args.calls).items():
         floor = times.get("bare hal.linear on NumPy arrays (the floor)")
         print(f"  {phase}:")
         for name, us in times.items():
@@ -175,7 +176,7 @@ def main(argv=None):
             print(f"    {us:8.1f}  {name}{extra}")
     print("\nHALLinear vs nn.Linear, eager forward (µs per call)")
     print(f"  {'backend':8} {'shape':14} {'mode':13} {'HALLinear':>10} {'nn.Linear':>10} {'ratio':>6}")
-    for row in module_times(rounds=args.rounds):
+    for row in module_times(rounds=args.rounds, calls=max(1, args.calls // 4)):
         print(f"  {row['backend']:8} {row['shape']:14} {row['mode']:13} {row['halkit_us']:10.1f} {row['torch_us']:10.1f} {row['ratio']:6.2f}")
 
 
