@@ -592,11 +592,13 @@ struct PackBuf {
     size_t cap = 0;
     ~PackBuf() { std::free(p); }
     void* get(size_t bytes) {
-        if (bytes > cap) {
+        if (bytes + 256 > cap) {
             std::free(p);
             p = nullptr;
             cap = 0;
-            size_t want = (bytes + 4095) & ~size_t(4095);
+            // + 256 bytes of slack: pack_A's overlapping vector stores may spill
+            // up to one vector past the last panel.
+            size_t want = (bytes + 256 + 4095) & ~size_t(4095);
             if (posix_memalign(&p, 64, want) != 0) throw std::bad_alloc();
             cap = want;
         }
@@ -645,7 +647,22 @@ static void pack_A(T* __restrict dst, const GemmProblem<T>& p, long i0, long mc,
             const T* src[MR];
             for (int i = 0; i < MR; ++i) src[i] = p.a + (i0 + ip + (i < mr ? i : 0)) * p.lda + k0;
             if (mr == MR) {
-                for (long k = 0; k < kc; ++k)
+                long k = 0;
+                constexpr int L = Vec<T>::L;
+                if constexpr (MR <= L) {
+                    // L x L transpose of MR real rows (+ L-MR dummies), stored with
+                    // overlapping full-vector stores in increasing k: each store's
+                    // L-MR spill is overwritten by the next one (the buffer has slack).
+                    for (; k + L <= kc; k += L) {
+                        typename Vec<T>::V r[L];
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) r[q] = loadu(src[q < MR ? q : 0] + k);
+                        transpose_inplace<T>(r);
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) storeu(d + (k + q) * MR, r[q]);
+                    }
+                }
+                for (; k < kc; ++k)
 #pragma GCC unroll 16
                     for (int i = 0; i < MR; ++i) d[k * MR + i] = src[i][k];
             } else {

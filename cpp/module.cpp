@@ -163,22 +163,28 @@ constexpr long kEwThreshold = 1L << 15;
 // GEMM is split only above this many multiply-adds.
 constexpr double kGemmThreshold = 96.0 * 96 * 96;
 
-int nthreads_for(double work, double threshold) {
-    int nt = pool_threads();
-    return (nt > 1 && work >= threshold) ? nt : 1;
-}
-
+// f(chunk) for chunk in [0, nchunks): inline when 1 chunk, else on the pool.
 template <class F>
-void run_parallel(int nt, F& f) {
-    if (nt <= 1) {
-        f(0, 1);
+void run_chunks(long nchunks, F& f) {
+    if (nchunks <= 1) {
+        f(0);
         return;
     }
-    if (!pool().parallel(nt, f)) throw std::bad_alloc();
+    if (!pool().parallel_for(nchunks, f)) throw std::bad_alloc();
+}
+
+// Chunk count for `items` items of `work` total cost: 1 below the threshold,
+// else up to 4 per thread (dynamic balance) but never below min_items each.
+long chunks_for(double work, double threshold, long items, long min_items) {
+    int nt = pool_threads();
+    if (nt <= 1 || work < threshold) return 1;
+    long by_size = items / min_items;
+    if (by_size < 2) return 1;
+    return std::min<long>(by_size, 4L * nt);
 }
 
 // [lo, hi) of chunk t of n items split in nt chunks aligned to `align`
-inline void split(long n, int t, int nt, long align, long& lo, long& hi) {
+inline void split(long n, long t, long nt, long align, long& lo, long& hi) {
     long units = (n + align - 1) / align;
     lo = std::min(n, units * t / nt * align);
     hi = std::min(n, units * (t + 1) / nt * align);
@@ -203,39 +209,24 @@ py::array gemm_t(const py::array& a, const py::array& b, bool ta, bool tb, const
     const KernelSet<T>& k = ks<T>();
     {
         py::gil_scoped_release nogil;
-        int nt = nthreads_for(double(M) * N * (Ka ? Ka : 1), kGemmThreshold);
-        bool split_n = true;
-        if (nt > 1) {
-            long nunits = (N + k.nr - 1) / k.nr, munits = (M + k.mr - 1) / k.mr;
-            if (nunits >= 2L * nt) split_n = true;
-            else if (munits >= 2L * nt) split_n = false;
-            else if (nunits >= nt) split_n = true;
-            else if (munits >= nt) split_n = false;
-            else nt = 1;
-        }
-        // Dynamic chunks: a thread that gets descheduled (shared machine) or
-        // starts late does fewer chunks instead of stalling the whole call.
-        // Each chunk packs its own slice of B; A is re-packed per chunk, which
-        // costs 1/chunk_width of the compute (< 0.5% at >= 256 columns).
+        // Split the wider of N / M; each chunk packs its own slice of B and
+        // re-packs A (1/chunk_width of the compute: < 0.5% at >= 256 columns).
+        const double work = double(M) * N * (Ka ? Ka : 1);
+        long nunits = (N + k.nr - 1) / k.nr, munits = (M + k.mr - 1) / k.mr;
+        bool split_n = nunits >= munits || N >= 4L * k.nr * pool_threads();
         long extent = split_n ? N : M, align = split_n ? k.nr : k.mr;
-        long units = (extent + align - 1) / align;
-        long nchunks = nt;
-        if (nt > 1) {
-            long by_size = extent / 256;  // chunks of >= 256 rows/columns
-            nchunks = std::max<long>(nt, std::min<long>(4L * nt, by_size));
-            nchunks = std::min(nchunks, units);
-        }
-        std::atomic<long> next{0};
-        auto task = [&](int, int) {
-            for (long ch; (ch = next.fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
-                long lo, hi;
-                split(extent, int(ch), int(nchunks), align, lo, hi);
-                if (hi <= lo) continue;
-                if (split_n) k.gemm(p, 0, M, lo, hi);
-                else k.gemm(p, lo, hi, 0, N);
-            }
+        long units = split_n ? nunits : munits;
+        long nchunks = chunks_for(work, kGemmThreshold, extent, extent >= 2048 ? 512 : 256);
+        if (nchunks == 1 && work >= kGemmThreshold && units >= 2 && pool_threads() > 1) nchunks = 2;
+        nchunks = std::min(nchunks, units);
+        auto task = [&](long ch) {
+            long lo, hi;
+            split(extent, ch, nchunks, align, lo, hi);
+            if (hi <= lo) return;
+            if (split_n) k.gemm(p, 0, M, lo, hi);
+            else k.gemm(p, lo, hi, 0, N);
         };
-        run_parallel(nt, task);
+        run_chunks(nchunks, task);
     }
     return std::move(c);
 }
@@ -260,14 +251,13 @@ py::array gemm(const py::array& a, const py::array& b, bool ta, bool tb, const p
 // ------------------------------------------------------------------ element-wise
 template <class T, class K>
 void ew_run(long n, K kern) {
-    int nt = nthreads_for(double(n), double(kEwThreshold));
-    if (nt > 1 && n / nt < 4096) nt = 1;
-    auto task = [&](int t, int nn) {
+    long nchunks = chunks_for(double(n), double(kEwThreshold), n, 8192);
+    auto task = [&](long ch) {
         long lo, hi;
-        split(n, t, nn, 64, lo, hi);
+        split(n, ch, nchunks, 64, lo, hi);
         if (hi > lo) kern(lo, hi - lo);
     };
-    run_parallel(nt, task);
+    run_chunks(nchunks, task);
 }
 
 template <int OP>
@@ -328,14 +318,14 @@ py::array binary(const py::array& a, const py::array& b) {
 // rows x n row-wise ops: split rows over threads when big enough
 template <class F>
 void rows_run(long rows, long n, F f) {
-    int nt = nthreads_for(double(rows) * double(n), double(kEwThreshold));
-    if (nt > rows) nt = int(rows > 0 ? rows : 1);
-    auto task = [&](int t, int nn) {
+    long min_rows = std::max<long>(1, 8192 / std::max<long>(n, 1));
+    long nchunks = chunks_for(double(rows) * double(n), double(kEwThreshold), rows, min_rows);
+    auto task = [&](long ch) {
         long lo, hi;
-        split(rows, t, nn, 1, lo, hi);
+        split(rows, ch, nchunks, 1, lo, hi);
         if (hi > lo) f(lo, hi - lo);
     };
-    run_parallel(nt, task);
+    run_chunks(nchunks, task);
 }
 
 void need_ndim1(const py::array& x, const char* fn) {
@@ -427,14 +417,14 @@ py::array sum_rows(const py::array& x) {
         auto f = ks<T>().sum_rows;
         {
             py::gil_scoped_release nogil;
-            int nt = nthreads_for(double(rows) * double(n), double(kEwThreshold));
-            if (nt > 1 && n < 256L * nt) nt = 1;  // split columns only when each thread gets a wide slab
-            auto task = [&](int t, int nn) {
+            // split columns, only into slabs of >= 256 columns
+            long nchunks = chunks_for(double(rows) * double(n), double(kEwThreshold), n, 256);
+            auto task = [&](long ch) {
                 long lo, hi;
-                split(n, t, nn, 64, lo, hi);
+                split(n, ch, nchunks, 64, lo, hi);
                 if (hi > lo) f(xp + lo, rows, hi - lo, n, yp + lo);
             };
-            run_parallel(nt, task);
+            run_chunks(nchunks, task);
         }
         return std::move(y);
     };
@@ -447,16 +437,23 @@ void set_num_threads(int n) {
     set_pool_threads(n);
 }
 
-// Round trip of an empty job on the pool (all threads), median over reps, in ns.
+// Round trip of a job of nt chunks of ~1 us each on the pool, median over reps, in ns
+// (1000 ns = perfect overlap; 1000*nt = no help from the workers).
 double pool_dispatch_ns(int reps) {
     py::gil_scoped_release nogil;
     int nt = pool_threads();
     std::vector<double> t;
     t.reserve(reps);
-    auto noop = [](int, int) {};
+    // one chunk per thread that spins ~1 us, so the workers really take part
+    auto work = [](long) {
+        auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(1)) {
+        }
+    };
     for (int r = 0; r < reps; ++r) {
         auto t0 = std::chrono::steady_clock::now();
-        if (nt > 1) pool().parallel(nt, noop);
+        if (nt > 1) pool().parallel_for(nt, work);
+        else work(0);
         auto t1 = std::chrono::steady_clock::now();
         t.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
     }

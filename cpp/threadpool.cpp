@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 
@@ -22,29 +23,37 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 
 ThreadPool::ThreadPool(int nthreads) : nthreads_(nthreads < 1 ? 1 : nthreads) {
     workers_.reserve(nthreads_ - 1);
-    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lk(m_);
         stop_ = true;
-        generation_.fetch_add(1, std::memory_order_release);
+        generation_.fetch_add(1);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
 }
 
-bool ThreadPool::call(TaskFn fn, void* ctx, int t, int n) {
+bool ThreadPool::call(ChunkFn fn, void* ctx, long c) {
     try {
-        fn(ctx, t, n);
+        fn(ctx, c);
         return true;
     } catch (...) {
         return false;
     }
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::drain() {
+    ChunkFn fn = fn_.load();
+    void* ctx = ctx_.load();
+    const long n = nchunks_.load();
+    for (long c; (c = next_.fetch_add(1)) < n;)
+        if (!call(fn, ctx, c)) failed_.store(true);
+}
+
+void ThreadPool::worker() {
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = generation_.load(std::memory_order_acquire);
@@ -57,61 +66,64 @@ void ThreadPool::worker(int index) {
             }
             if (g == seen) {
                 std::unique_lock<std::mutex> lk(m_);
-                sleepers_.fetch_add(1, std::memory_order_relaxed);
-                cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-                sleepers_.fetch_sub(1, std::memory_order_relaxed);
-                g = generation_.load(std::memory_order_acquire);
+                sleepers_.fetch_add(1);
+                cv_.wait(lk, [&] { return generation_.load() != seen; });
+                sleepers_.fetch_sub(1);
+                g = generation_.load();
             }
         }
         seen = g;
-        bool stop;
-        TaskFn fn;
-        void* ctx;
-        int n;
-        {
-            // fields were written before the generation bump (release); read after acquire
-            stop = stop_;
-            fn = fn_;
-            ctx = ctx_;
-            n = ntasks_;
+        if (stop_.load()) return;
+        // Join if the job still has a free slot; joining and counting ourselves
+        // in is one atomic step, so the caller waits exactly for those inside.
+        uint64_t st = state_.load();
+        bool joined = false;
+        while ((st >> 32) != 0) {
+            if (state_.compare_exchange_weak(st, st - (uint64_t(1) << 32) + 1)) {
+                joined = true;
+                break;
+            }
         }
-        if (stop) return;
-        if (index < n) {
-            if (!call(fn, ctx, index, n)) failed_.store(true, std::memory_order_relaxed);
-            remaining_.fetch_sub(1, std::memory_order_acq_rel);
-        }
+        if (!joined) continue;
+        drain();
+        state_.fetch_sub(1);
     }
 }
 
-bool ThreadPool::run(int ntasks, TaskFn fn, void* ctx) {
-    if (ntasks <= 0) return true;
-    if (ntasks == 1 || nthreads_ == 1 || !dispatch_.try_lock()) {
+bool ThreadPool::run(long nchunks, ChunkFn fn, void* ctx) {
+    if (nchunks <= 0) return true;
+    if (nchunks == 1 || nthreads_ == 1 || !dispatch_.try_lock()) {
         // serial (or the pool is busy with another caller's job): run inline
         bool ok = true;
-        for (int t = 0; t < ntasks; ++t) ok &= call(fn, ctx, t, ntasks);
+        for (long c = 0; c < nchunks; ++c) ok &= call(fn, ctx, c);
         return ok;
     }
-    if (ntasks > nthreads_) ntasks = nthreads_;  // callers size ntasks from size()
-    failed_.store(false, std::memory_order_relaxed);
-    fn_ = fn;
-    ctx_ = ctx;
-    ntasks_ = ntasks;
-    remaining_.store(ntasks - 1, std::memory_order_relaxed);
+    failed_.store(false);
+    fn_.store(fn);
+    ctx_.store(ctx);
+    nchunks_.store(nchunks);
+    next_.store(0);
+    const uint64_t slots = uint64_t(std::min<long>(nthreads_ - 1, nchunks - 1));
+    state_.store(slots << 32);
     bool wake;
     {
         std::lock_guard<std::mutex> lk(m_);
         generation_.fetch_add(1, std::memory_order_release);
-        wake = sleepers_.load(std::memory_order_relaxed) > 0;
+        wake = sleepers_.load() > 0;
     }
     if (wake) cv_.notify_all();
-    bool ok = call(fn, ctx, 0, ntasks);
+    drain();
+    // Close the door: late workers no longer join; wait for those inside.
+    uint64_t st = state_.load();
+    while (!state_.compare_exchange_weak(st, st & 0xffffffffu)) {
+    }
     auto t0 = std::chrono::steady_clock::now();
     int spins = 0;
-    while (remaining_.load(std::memory_order_acquire) != 0) {
+    while ((state_.load(std::memory_order_acquire) & 0xffffffffu) != 0) {
         HK_PAUSE();
         if (++spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) std::this_thread::yield();
     }
-    ok &= !failed_.load(std::memory_order_relaxed);
+    bool ok = !failed_.load();
     dispatch_.unlock();
     return ok;
 }

@@ -4,12 +4,19 @@
 // same process oversubscribes the cores (two teams of spinning workers) or
 // crashes at fork.  This pool owns (n-1) std::thread workers that spin briefly
 // after each job (so back-to-back calls never pay a futex wake-up) and then
-// park on a condition variable.  The calling thread runs task 0 itself.
+// park on a condition variable.
 //
-// Concurrency: one job at a time.  A second caller (another Python thread:
-// the GIL is released while kernels run) that finds the pool busy runs its
-// tasks inline on its own thread instead of waiting -- correct, never deadlocks.
-// Fork: the child gets a fresh pool on first use (pthread_atfork).
+// Jobs are "parallel for over chunks" with dynamic scheduling: the calling
+// thread starts taking chunks at once, and workers join while chunks are left.
+// When the caller has run out of chunks it closes the job: a worker that has
+// not joined by then (descheduled on a busy machine, still waking up) is not
+// waited for.  So a call never runs slower than the caller alone by more than
+// the chunks already in flight on other threads.
+//
+// Concurrency: one job at a time.  A second caller (another Python thread: the
+// GIL is released while kernels run) that finds the pool busy runs its chunks
+// inline instead of waiting -- correct, never deadlocks.
+// Fork: the child gets fresh pools on first use (pthread_atfork).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -22,7 +29,7 @@ namespace halkit {
 
 class ThreadPool {
 public:
-    using TaskFn = void (*)(void* ctx, int task, int ntasks);
+    using ChunkFn = void (*)(void* ctx, long chunk);
 
     explicit ThreadPool(int nthreads);
     ~ThreadPool();
@@ -30,18 +37,20 @@ public:
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int size() const { return nthreads_; }
-    // Runs fn(ctx, t, ntasks) for t in [0, ntasks), ntasks <= size(); returns when all are done.
-    // Returns false if a task threw (the others still ran to completion).
-    bool run(int ntasks, TaskFn fn, void* ctx);
+    // Runs fn(ctx, c) for every c in [0, nchunks) on the caller and whichever
+    // workers join in time; returns when all chunks are done.  Returns false
+    // if a chunk threw (every other chunk still ran).
+    bool run(long nchunks, ChunkFn fn, void* ctx);
 
     template <class F>
-    bool parallel(int ntasks, F& f) {
-        return run(ntasks, [](void* c, int t, int n) { (*static_cast<F*>(c))(t, n); }, &f);
+    bool parallel_for(long nchunks, F& f) {
+        return run(nchunks, [](void* c, long ch) { (*static_cast<F*>(c))(ch); }, &f);
     }
 
 private:
-    void worker(int index);
-    static bool call(TaskFn fn, void* ctx, int t, int n);
+    void worker();
+    void drain();
+    static bool call(ChunkFn fn, void* ctx, long c);
 
     int nthreads_;
     std::vector<std::thread> workers_;
@@ -49,16 +58,18 @@ private:
     std::mutex m_;
     std::condition_variable cv_;
     std::atomic<uint64_t> generation_{0};
-    std::atomic<int> remaining_{0};
     std::atomic<int> sleepers_{0};
+    std::atomic<bool> stop_{false};
+    // current job
+    std::atomic<ChunkFn> fn_{nullptr};
+    std::atomic<void*> ctx_{nullptr};
+    std::atomic<long> nchunks_{0};
+    std::atomic<long> next_{0};
+    std::atomic<uint64_t> state_{0};  // (free worker slots << 32) | workers inside the job
     std::atomic<bool> failed_{false};
-    bool stop_ = false;
-    TaskFn fn_ = nullptr;
-    void* ctx_ = nullptr;
-    int ntasks_ = 0;
 };
 
-// Process-wide pool (recreated after fork or set_num_threads).
+// Process-wide pool for the current thread count (one pool per count, kept).
 ThreadPool& pool();
 void set_pool_threads(int n);
 int pool_threads();

@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
     auto& pool = halkit::pool();
     volatile int sink = 0;
     auto pool_job = [&] {
-        auto f = [&](int t, int) { sink = t; };
-        pool.parallel(nt, f);
+        auto f = [&](long c) { sink = int(c); };
+        pool.parallel_for(nt, f);
     };
     auto omp_job = [&] {
 #pragma omp parallel num_threads(nt)
