@@ -86,6 +86,12 @@ def compile(model, example_inputs, device: Device | str | None = None, policy: P
     backend = make_backend(device, policy)
     compiled = torch.compile(model, backend=backend, dynamic=dynamic, fullgraph=fullgraph)
     compiled(*example_inputs)
+    if not backend.report.graphs:
+        raise RuntimeError(
+            "torch.compile ran the model without compiling it — most likely Dynamo's recompile limit "
+            f"(torch._dynamo.config.recompile_limit = {torch._dynamo.config.recompile_limit}) for this "
+            "module's forward was reached by earlier compiles; call torch._dynamo.reset() first"
+        )
     return compiled, backend.report
 
 

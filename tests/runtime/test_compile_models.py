@@ -44,7 +44,7 @@ def test_transformer_encoder_layer_matches_eager():
 
 
 def test_transformer_inference_runs_layer_norm_on_the_hal():
-    model = models.encoder_layer().eval()
+    model = models.encoder_layer()  # train mode: eval()+no_grad may take torch's one-op fast path
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
         compiled, report = rt.compile(model, (x,), device="numpy")
