@@ -5,7 +5,9 @@
   a failure report naming the failing rank.
 * `process_group`, `sharded_loader`, `all_reduce_mean`, `save_checkpoint`,
   `load_checkpoint`, `replica_divergence`: what a DDP script on gloo needs.
-* `python -m halkit.distributed.train`: the DDP recipe over HAL layers.
+* `python -m halkit.distributed.train`: the DDP recipe over HAL layers
+  (examples/train_ddp.py runs it); `experiments` and `plots` run and compare
+  it from a notebook.
 """
 
 from halkit.distributed.data_parallel import (

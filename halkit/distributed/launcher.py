@@ -159,7 +159,11 @@ def route_through_worker_shim(args: Namespace) -> None:
 
 
 def build_launch(argv: list[str] | None = None) -> tuple[LaunchConfig, str, list[str], dict]:
-    """Parse torchrun+HAL flags → (LaunchConfig, command, command args, worker env)."""
+    """Parse torchrun+HAL flags → (LaunchConfig, command, command args, worker env).
+
+    The worker env is also written into this process's environment: the
+    agent starts workers with a copy of it, so that is how they receive it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
