@@ -349,6 +349,37 @@ template <> struct Cfg<double> {
 
 enum : int { F_ACC = 1, F_LAST = 2 };
 
+template <class T> void k_relu(const T* x, T* y, long n);
+template <class T> void k_gelu(const T* x, T* y, long n);
+template <class T> __attribute__((noinline)) void act_tile(T* C, long ldc, int rows, int n, int act) {
+    for (int i = 0; i < rows; ++i) {
+        T* cp = C + i * ldc;
+        if (act == ACT_RELU) k_relu<T>(cp, cp, n);
+        else k_gelu<T>(cp, cp, n);
+    }
+}
+
+// Partial tile (n < NR columns valid): C[:, :n] (+)= tile, then bias/activation.
+template <class T, int NR>
+__attribute__((noinline)) void edge_store(const T* tile, int rows, T* C, long ldc, int n, bool accum, bool last,
+                                          const T* bias, int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    alignas(64) T tb[NR] = {};
+    if (last && bias) std::memcpy(tb, bias, n * sizeof(T));
+    for (int i = 0; i < rows; ++i) {
+        alignas(64) T tc[NR] = {};
+        T* cp = C + i * ldc;
+        if (accum) std::memcpy(tc, cp, n * sizeof(T));
+        for (int v = 0; v < NR / L; ++v) {
+            V c = loadu(tile + i * NR + v * L) + loadu(tc + v * L);
+            if (last) c = v_act<T>(c + loadu(tb + v * L), act);
+            storeu(tc + v * L, c);
+        }
+        std::memcpy(cp, tc, n * sizeof(T));
+    }
+}
+
 // One MRxNR tile of C (only `rows` <= MRP rows, `n` <= NR columns valid).
 // A: packed, MRP values per k.  B: NR contiguous values per k, k-stride ldbk
 // (NR for a packed panel, ldb when streaming B straight from the caller's buffer).
@@ -407,7 +438,12 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
             for (int v = 0; v < NV; ++v) acc[0][i][v] += acc[s][i][v];
 
     // Fused epilogue: accumulate previous K blocks, then bias + activation on the last one.
+    // float: everything in registers.  double: gelu needs libm erf (a call, which
+    // would make GCC spill the accumulators in the hot loop), so the activation
+    // runs out of line on the freshly stored tile (still in L1).
+    constexpr bool inline_act = sizeof(T) == 4;
     const bool accum = flags & F_ACC, last = flags & F_LAST;
+    const int reg_act = inline_act ? act : ACT_NONE;
     if (n == NR) {
         V bv[NV] = {};
         if (last && bias) {
@@ -423,28 +459,20 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
                 if (accum) c += loadu(cp);
                 if (last) {
                     if (bias) c += bv[v];
-                    c = v_act<T>(c, act);
+                    c = v_act<T>(c, reg_act);
                 }
                 storeu(cp, c);
             }
         }
     } else {
-        alignas(64) T tb[NR] = {};
-        if (last && bias) std::memcpy(tb, bias, n * sizeof(T));
+        alignas(64) T tile[ROWS * NR];
 #pragma GCC unroll 64
-        for (int i = 0; i < ROWS; ++i) {
-            alignas(64) T tc[NR] = {};
-            T* cp = C + i * ldc;
-            if (accum) std::memcpy(tc, cp, n * sizeof(T));
+        for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 64
-            for (int v = 0; v < NV; ++v) {
-                V c = acc[0][i][v] + loadu(tc + v * L);
-                if (last) c = v_act<T>(c + loadu(tb + v * L), act);
-                storeu(tc + v * L, c);
-            }
-            std::memcpy(cp, tc, n * sizeof(T));
-        }
+            for (int v = 0; v < NV; ++v) storeu(tile + i * NR + v * L, acc[0][i][v]);
+        edge_store<T, NR>(tile, ROWS, C, ldc, n, accum, last, bias, reg_act);
     }
+    if (!inline_act && last && act != ACT_NONE) act_tile<T>(C, ldc, ROWS, n, act);
 }
 
 template <class T>
