@@ -157,9 +157,13 @@ py::array_t<T> new_like(const py::array& a) {
 }
 
 // ------------------------------------------------------------------ threading policy
-// Element-wise work is split only above this many elements (below it one
-// core already finishes in about the time a pool dispatch costs).
-constexpr long kEwThreshold = 1L << 15;
+// Element-wise work is split only above these many elements.  Memory-bound
+// ops (relu, add, ...) run at ~10 elements/ns on one core: below 128K elements
+// (~13 us) a second core saves less than a worker wake-up can cost on a busy
+// machine.  Transcendental ops (gelu, softmax, layer_norm: erf/exp) are ~5x
+// heavier per element, so they split from 16K elements.
+constexpr long kEwThreshold = 1L << 17;
+constexpr long kEwHeavyThreshold = 1L << 14;
 // GEMM is split only above this many multiply-adds.
 constexpr double kGemmThreshold = 96.0 * 96 * 96;
 
@@ -250,8 +254,8 @@ py::array gemm(const py::array& a, const py::array& b, bool ta, bool tb, const p
 
 // ------------------------------------------------------------------ element-wise
 template <class T, class K>
-void ew_run(long n, K kern) {
-    long nchunks = chunks_for(double(n), double(kEwThreshold), n, 8192);
+void ew_run(long n, K kern, long threshold = kEwThreshold) {
+    long nchunks = chunks_for(double(n), double(threshold), n, 8192);
     auto task = [&](long ch) {
         long lo, hi;
         split(n, ch, nchunks, 64, lo, hi);
@@ -273,7 +277,7 @@ py::array unary(const py::array& x) {
         auto f = OP == 0 ? ks<T>().relu : ks<T>().gelu;
         {
             py::gil_scoped_release nogil;
-            ew_run<T>(n, [&](long o, long c) { f(xp + o, yp + o, c); });
+            ew_run<T>(n, [&](long o, long c) { f(xp + o, yp + o, c); }, OP == 0 ? kEwThreshold : kEwHeavyThreshold);
         }
         return std::move(y);
     };
@@ -308,7 +312,7 @@ py::array binary(const py::array& a, const py::array& b) {
         auto f = OP == 0 ? k.add : OP == 1 ? k.mul : OP == 2 ? k.relu_bw : k.gelu_bw;
         {
             py::gil_scoped_release nogil;
-            ew_run<T>(n, [&](long o, long c) { f(ap + o, bp + o, yp + o, c); });
+            ew_run<T>(n, [&](long o, long c) { f(ap + o, bp + o, yp + o, c); }, OP == 3 ? kEwHeavyThreshold : kEwThreshold);
         }
         return std::move(y);
     };
@@ -317,9 +321,9 @@ py::array binary(const py::array& a, const py::array& b) {
 
 // rows x n row-wise ops: split rows over threads when big enough
 template <class F>
-void rows_run(long rows, long n, F f) {
+void rows_run(long rows, long n, F f, long threshold = kEwThreshold) {
     long min_rows = std::max<long>(1, 8192 / std::max<long>(n, 1));
-    long nchunks = chunks_for(double(rows) * double(n), double(kEwThreshold), rows, min_rows);
+    long nchunks = chunks_for(double(rows) * double(n), double(threshold), rows, min_rows);
     auto task = [&](long ch) {
         long lo, hi;
         split(rows, ch, nchunks, 1, lo, hi);
@@ -370,7 +374,7 @@ py::array softmax(const py::array& x) {
         auto f = ks<T>().softmax;
         {
             py::gil_scoped_release nogil;
-            rows_run(rows, n, [&](long r0, long nr) { f(xp + r0 * n, yp + r0 * n, nr, n); });
+            rows_run(rows, n, [&](long r0, long nr) { f(xp + r0 * n, yp + r0 * n, nr, n); }, kEwHeavyThreshold);
         }
         return std::move(y);
     };
@@ -396,7 +400,7 @@ py::array layer_norm(const py::array& x, const py::object& weight, const py::obj
             py::gil_scoped_release nogil;
             rows_run(rows, n, [&](long r0, long nr) {
                 f(xp + r0 * n, static_cast<const T*>(wp), static_cast<const T*>(bp), eps, yp + r0 * n, nr, n);
-            });
+            }, kEwHeavyThreshold);
         }
         return std::move(y);
     };
