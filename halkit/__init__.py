@@ -18,18 +18,23 @@ _LAZY = {
     "HALLayerNorm": "halkit.torch",
     "convert": "halkit.torch",
 }
+# subpackages reachable as attributes (halkit.runtime.compile(...)) without importing them by hand.
+_SUBPACKAGES = {"bench", "device", "distributed", "runtime", "torch", "widgets"}
 
 
 def __getattr__(name):
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'halkit' has no attribute {name!r}")
+    elif name in _SUBPACKAGES:
+        value = import_module(f"halkit.{name}")
+    else:
+        raise AttributeError(f"module 'halkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _SUBPACKAGES)
 
 
 __all__ = ["hal", "build", "__version__", *_LAZY]
