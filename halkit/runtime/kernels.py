@@ -1,10 +1,13 @@
 """The callables a HAL partition's nodes run: ``torch.ops.halkit.*`` plus the runtime's fused kernels.
 
 Lowered nodes call the torch team's operators (halkit.torch), so a partition
-stays an ordinary, printable, traceable ``torch.fx`` graph. The two kernels
-defined here have no operator there: ``add_bias`` (x + a last-axis vector)
-and ``elementwise_chain`` (several element-wise HAL ops run as one step, the
-result of the element-wise fusion pass).
+stays an ordinary, printable, traceable ``torch.fx`` graph. When the scheduler
+installs a partition it binds each operator to its kernel
+(``halkit.torch.kernels``, same signature): the graph is already
+differentiated, so the operator's dispatcher and autograd layers are pure
+overhead at run time. The two kernels defined here have no operator there:
+``add_bias`` (x + a last-axis vector) and ``elementwise_chain`` (several
+element-wise HAL ops run as one step, the result of the element-wise fusion pass).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import torch
 
 import halkit.torch  # noqa: F401  (registers torch.ops.halkit.*)
 from halkit import hal
+from halkit.torch import kernels as torch_kernels
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
@@ -54,11 +58,16 @@ def target(name: str):
     return _RUNTIME[name] if name in _RUNTIME else getattr(torch.ops.halkit, name).default
 
 
-_NAME_OF = {target(name): name for name in NAMES}
+def implementation(name: str):
+    """The plain function behind HAL op ``name``: what an installed partition calls."""
+    return _RUNTIME[name] if name in _RUNTIME else getattr(torch_kernels, name)
+
+
+_NAME_OF = {fn(name): name for name in NAMES for fn in (target, implementation)}
 
 
 def name_of(fn) -> str | None:
-    """The HAL op name of a node target, or None when the target is not a HAL kernel."""
+    """The HAL op name of a node target (operator or implementation), or None for other targets."""
     try:
         return _NAME_OF.get(fn)
     except TypeError:  # unhashable targets

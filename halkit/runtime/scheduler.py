@@ -10,10 +10,14 @@ uploads them, later calls reuse them unless the optimizer changed them.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch.fx import GraphModule
 
 from halkit import hal
+
+from . import kernels
 
 
 class HalPartition(torch.nn.Module):
@@ -29,9 +33,20 @@ class HalPartition(torch.nn.Module):
             return self.graph_module(*args)
 
 
+def bind_kernels(graph: GraphModule) -> GraphModule:
+    """A copy of a lowered partition whose nodes call the kernels behind the torch.ops.halkit operators."""
+    bound = GraphModule(graph, copy.deepcopy(graph.graph))
+    for node in bound.graph.nodes:
+        name = kernels.name_of(node.target) if node.op == "call_function" else None
+        if name:
+            node.target = kernels.implementation(name)
+    bound.recompile()
+    return bound
+
+
 def install(split: GraphModule, partitions: dict[str, GraphModule], backend: str) -> GraphModule:
-    """Swap each lowered partition submodule of split for a HalPartition running on backend."""
+    """Swap each lowered partition submodule of split for a HalPartition running its bound kernels on backend."""
     for name, graph in partitions.items():
-        setattr(split, name, HalPartition(graph, backend))
+        setattr(split, name, HalPartition(bind_kernels(graph), backend))
     split.recompile()
     return split
