@@ -48,8 +48,12 @@ class Jobs:
         return env
 
     def start(self, *launch_args: str, **extra_env: str) -> subprocess.Popen:
+        """`python -m halkit.launch LAUNCH_ARGS...`"""
+        return self.start_python("-m", "halkit.launch", *launch_args, **extra_env)
+
+    def start_python(self, *python_args: str, **extra_env: str) -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "halkit.launch", *map(str, launch_args)],
+            [sys.executable, *map(str, python_args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -60,11 +64,17 @@ class Jobs:
         return proc
 
     def run(self, *launch_args: str, timeout: float = 60, **extra_env: str):
-        """Start, wait, return (exit code, output, seconds taken)."""
-        began = time.monotonic()
-        proc = self.start(*launch_args, **extra_env)
+        """Launch, wait, return (exit code, output)."""
+        return self._finish(self.start(*launch_args, **extra_env), timeout)
+
+    def run_python(self, *python_args: str, timeout: float = 60, **extra_env: str):
+        """`python PYTHON_ARGS...` without the launcher; returns (exit code, output)."""
+        return self._finish(self.start_python(*python_args, **extra_env), timeout)
+
+    @staticmethod
+    def _finish(proc: subprocess.Popen, timeout: float):
         output, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, output, time.monotonic() - began
+        return proc.returncode, output
 
     def alive(self) -> list[psutil.Process]:
         """Every live process of this test's jobs (launchers, workers, their children)."""

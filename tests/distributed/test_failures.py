@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def test_rank_exiting_with_3_stops_the_job_within_10s_and_is_named(jobs, tmp_path):
-    code, output, _ = jobs.run("--nproc-per-node", "2", MISBEHAVE, "exit3", tmp_path)
+    code, output = jobs.run("--nproc-per-node", "2", MISBEHAVE, "exit3", tmp_path)
     finished = time.time()
     failing_at = float((tmp_path / "failing_at").read_text())
     assert code == 3, output  # the failing worker's own exit code comes through

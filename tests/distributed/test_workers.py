@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(90)
 def reports(module_jobs, tmp_path_factory):
     """What each of 2 workers saw (one launch shared by this module's tests)."""
     out = tmp_path_factory.mktemp("reports")
-    code, output, _ = module_jobs.run("--nproc-per-node", "2", "--hal-backend", "numpy",
+    code, output = module_jobs.run("--nproc-per-node", "2", "--hal-backend", "numpy",
                                       REPORT_WORKER, out)
     assert code == 0, output
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
