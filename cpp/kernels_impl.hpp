@@ -120,11 +120,28 @@ HK_ALWAYS_INLINE Vec<double>::V v_exp(Vec<double>::V x) {
     return x;
 }
 
+// Φ(x) = (1 + erf(x/√2)) / 2.  For x < -3 the sum cancels (Φ < 1.4e-3) and the
+// float rational erf's ~4e-7 absolute error would dominate, so those (rare) lanes
+// take libm's erfc instead: Φ(x) = erfc(-x/√2) / 2, accurate to an ulp.
+template <class V, class T> HK_ALWAYS_INLINE V v_cdf(V x) {
+    constexpr T inv_sqrt2 = T(0.70710678118654752440);
+    V c = (v_erf(x * inv_sqrt2) + T(1)) * T(0.5);
+    if constexpr (sizeof(T) == 4) {
+        auto tail = x < T(-3);
+        bool any = false;
+        for (int l = 0; l < Vec<T>::L; ++l) any |= tail[l] != 0;
+        if (__builtin_expect(any, 0)) {
+            for (int l = 0; l < Vec<T>::L; ++l)
+                if (tail[l]) c[l] = T(0.5) * std::erfc(-x[l] * inv_sqrt2);
+        }
+    }
+    return c;
+}
 template <class V, class T> HK_ALWAYS_INLINE V v_gelu(V x) {
-    return (x * T(0.5)) * (v_erf(x * T(0.70710678118654752440)) + T(1));
+    return x * v_cdf<V, T>(x);
 }
 template <class V, class T> HK_ALWAYS_INLINE V v_gelu_bw(V g, V x) {
-    V cdf = (v_erf(x * T(0.70710678118654752440)) + T(1)) * T(0.5);
+    V cdf = v_cdf<V, T>(x);
     V pdf = v_exp(x * x * T(-0.5)) * T(0.39894228040143267794);
     return g * (cdf + x * pdf);
 }
