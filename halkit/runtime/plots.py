@@ -14,8 +14,8 @@ def _axes(ax, figsize):
 
 
 def plot_partitions(graph_report, ax=None, show_layout: bool = False):
-    """The graph's call nodes in execution order, CPU on the upper lane and each HAL partition on the
-    lower one in its own colour; data edges between plotted nodes drawn as lines."""
+    """The graph's call nodes in execution order, HAL partitions (one colour each) on the upper lane and
+    torch's CPU nodes on the lower one; a line joins consecutive nodes, so every CPU↔HAL hop shows."""
     from matplotlib.patches import Patch
 
     placements = [p for p in graph_report.placements
@@ -48,9 +48,9 @@ def plot_timeline(graph_report, ax=None):
         y = lanes.index(span.lane)
         width = (span.end - span.start) * 1e6
         ax.barh(y, width, left=span.start * 1e6, height=0.6, color=LANE_COLORS[span.lane], edgecolor="white")
-        if span.lane == "device" or span.name.startswith("hal_"):
-            ax.text(span.start * 1e6 + width / 2, y, span.name.split(" ")[0], ha="center", va="center",
-                    fontsize=7, color="white", clip_on=True)
+        if span.name.startswith("hal_"):  # a HAL kernel: label it with its node name
+            ax.text(span.start * 1e6 + width / 2, y, span.name.split(".")[-1], ha="center", va="center",
+                    fontsize=6, color="white", clip_on=True)
     ax.set_yticks(range(len(lanes)), lanes)
     ax.invert_yaxis()
     ax.set_xlabel("modelled time (µs)")

@@ -34,8 +34,13 @@ def kernel_op(node: Node) -> str | None:
     return f"elementwise_chain:{len(node.args[0])}" if op == "elementwise_chain" else op
 
 
+def partition_kernels(graph: GraphModule, device) -> list[tuple[str, float]]:
+    """(node name, modelled seconds) of each call node of a lowered partition, in order."""
+    return [(n.name, node_time(n, kernel_op(n), device.cost)) for n in graph.graph.nodes if n.op == "call_function"]
+
+
 def partition_kernel_s(graph: GraphModule, device) -> float:
-    return sum(node_time(n, kernel_op(n), device.cost) for n in graph.graph.nodes if n.op == "call_function")
+    return sum(seconds for _, seconds in partition_kernels(graph, device))
 
 
 def schedule(split: GraphModule, partitions: dict[str, GraphModule], device, host_cost, resident: set[str]):
@@ -54,10 +59,12 @@ def schedule(split: GraphModule, partitions: dict[str, GraphModule], device, hos
     for node in split.graph.nodes:
         inputs_ready = max((ready.get(a, 0.0) for a in node.all_input_nodes), default=0.0)
         if node.op == "call_module" and node.target in partitions:
-            sub = partitions[node.target]
-            kernel_s = partition_kernel_s(sub, device)
+            steps = partition_kernels(partitions[node.target], device)
             if device.host_memory:
-                ready[node] = run("host", f"{node.target} ({device.name})", inputs_ready, kernel_s)
+                done = inputs_ready
+                for name, seconds in steps:
+                    done = run("host", f"{node.target}.{name}", done, seconds)
+                ready[node] = done
                 continue
             uploaded = 0.0
             for arg in node.all_input_nodes:
@@ -66,8 +73,15 @@ def schedule(split: GraphModule, partitions: dict[str, GraphModule], device, hos
                     continue
                 uploaded = max(uploaded, run("h2d", f"{arg.name} → {device.name}", ready.get(arg, 0.0),
                                              device.cost.transfer_time(size)))
-            done = run("device", node.target, max(inputs_ready, uploaded), kernel_s)
-            ready[node] = run("d2h", f"{node.target} → host", done, device.cost.transfer_time(nbytes(val(node))))
+            done = max(inputs_ready, uploaded)
+            for name, seconds in steps:
+                done = run("device", f"{node.target}.{name}", done, seconds)
+            outputs = val(node) if isinstance(val(node), (tuple, list)) else [val(node)]
+            finished = done
+            for i, out in enumerate(outputs):  # one download per output, as placement's estimate counts them
+                seconds = device.cost.transfer_time(nbytes(out))
+                finished = max(finished, run("d2h", f"output {i} of {node.target} → host", done, seconds))
+            ready[node] = finished
         elif node.op == "call_function":
             priced = node.target is not operator.getitem and isinstance(_first(val(node)), torch.Tensor)
             seconds = node_time(node, None, host_cost) if priced else 0.0
