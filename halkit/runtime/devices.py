@@ -4,7 +4,9 @@
 HAL backend that loads is a device too: numpy and native compute in host memory
 (no transfers, so placement is "supported ⇒ HAL"); the mock accelerator's
 devices (mock:N) sit behind a link and carry their DeviceSpec, so placement
-weighs kernel time against transfers there.
+weighs kernel time against transfers there. Every mock:N is priced with its
+own spec, but partitions execute through the "mock" HAL backend, i.e. on the
+device that backend drives ($HALKIT_MOCK_DEVICE, default mock:0).
 """
 from __future__ import annotations
 
