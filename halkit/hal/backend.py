@@ -16,6 +16,8 @@ import abc
 
 import numpy as np
 
+from .im2col import im2col, output_size
+
 
 class Backend(abc.ABC):
     #: the name users pass to ``halkit.hal.use``; set by each subclass.
@@ -70,28 +72,14 @@ class Backend(abc.ABC):
     # --- composite ops with a default decomposition ------------------------
     def conv2d(self, x, w, b, stride, padding, dilation) -> np.ndarray:
         """NCHW convolution as im2col + one GEMM with the bias fused in."""
-        n, c, h, width = x.shape
+        n, _, h, width = x.shape
         out_c, _, kh, kw = w.shape
-        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-        out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        cols = _im2col(x, kh, kw, out_h, out_w, stride, padding, dilation)
+        out_h = output_size(h, kh, stride[0], padding[0], dilation[0])
+        out_w = output_size(width, kw, stride[1], padding[1], dilation[1])
+        cols = im2col(x, (kh, kw), stride, padding, dilation)
         rows = self.gemm(cols, w.reshape(out_c, -1), False, True, b, None)
         return np.ascontiguousarray(rows.reshape(n, out_h, out_w, out_c).transpose(0, 3, 1, 2))
 
     def __repr__(self) -> str:
         return f"<halkit backend {self.name!r}>"
 
-
-def _im2col(x, kh, kw, out_h, out_w, stride, padding, dilation) -> np.ndarray:
-    """(N, C, H, W) → (N·out_h·out_w, C·kh·kw) patch matrix, rows ordered (n, y, x), columns (c, ky, kx)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    n, c = x.shape[:2]
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    cols = np.empty((n, out_h, out_w, c, kh, kw), dtype=x.dtype)
-    for ky in range(kh):
-        for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            patch = padded[:, :, y0 : y0 + sh * (out_h - 1) + 1 : sh, x0 : x0 + sw * (out_w - 1) + 1 : sw]
-            cols[:, :, :, :, ky, kx] = patch.transpose(0, 2, 3, 1)
-    return cols.reshape(n * out_h * out_w, c * kh * kw)

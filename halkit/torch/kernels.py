@@ -18,7 +18,7 @@ import numpy as np
 import halkit.hal as hal
 
 from .arrays import dense, matrix, optional_dense, tensor
-from .im2col import col2im, im2col, output_size
+from ..hal.im2col import col2im, im2col, output_size
 
 
 def linear(x, weight, bias=None, activation=None):

@@ -20,7 +20,7 @@ import functools
 import torch
 
 from . import gradients, kernels
-from .im2col import output_size
+from ..hal.im2col import output_size
 
 NAMESPACE = "halkit"
 

@@ -1,4 +1,7 @@
-"""im2col / col2im in NumPy: the data movement around the GEMMs of a convolution's backward.
+"""im2col / col2im in NumPy: the data movement that turns a convolution into GEMMs.
+
+Used by the default conv2d decomposition (forward) and by halkit.torch's
+convolution backward.
 
 Rows are output positions (n, ho, wo), columns are (c, kh, kw), the order of
 ``weight.reshape(O, -1)``, so a weight gradient is one GEMM on these columns.
