@@ -47,6 +47,9 @@ struct Kernels {
     const char* name;
     KernelSet<float> f32;
     KernelSet<double> f64;
+    // fp32 FMA ceiling probe: `iters` rounds of 16 independent vector FMAs held in
+    // registers; returns the flops executed (2 per lane per FMA).
+    double (*fma_loop_f32)(long iters);
 };
 
 extern const Kernels kernels_portable;

@@ -8,5 +8,5 @@
 #include "kernels_impl.hpp"
 
 namespace halkit {
-const Kernels kernels_avx2 = {"avx2", avx2::make_set<float>(), avx2::make_set<double>()};
+const Kernels kernels_avx2 = {"avx2", avx2::make_set<float>(), avx2::make_set<double>(), &avx2::fma_loop_f32};
 }  // namespace halkit

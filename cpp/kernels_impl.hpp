@@ -881,6 +881,28 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
     }
 }
 
+double fma_loop_f32(long iters) {
+    using V = Vec<float>::V;
+    constexpr int A = VB == 64 ? 16 : 12;  // independent chains (> latency x ports), all in registers
+    V acc[A];
+#pragma GCC unroll 16
+    for (int i = 0; i < A; ++i) acc[i] = splat<float>(1.0f + 1e-3f * i);
+    const V m = splat<float>(0.999999f), c = splat<float>(1e-7f);
+    for (long it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+        for (int i = 0; i < A; ++i) {
+            acc[i] = acc[i] * m + c;  // FMA chains: not reassociable, nothing to fold
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 1; i < A; ++i) acc[0] += acc[i];
+    float s = 0;
+    for (int l = 0; l < Vec<float>::L; ++l) s += acc[0][l];
+    volatile float sink = s;
+    (void)sink;
+    return 2.0 * A * Vec<float>::L * double(iters);
+}
+
 template <class T> constexpr KernelSet<T> make_set() {
     return KernelSet<T>{&k_gemm<T>,    &k_relu<T>,     &k_gelu<T>,       &k_add<T>,
                         &k_mul<T>,     &k_relu_bw<T>,  &k_gelu_bw<T>,    &k_add_bias<T>,

@@ -8,5 +8,5 @@
 #include "kernels_impl.hpp"
 
 namespace halkit {
-const Kernels kernels_portable = {"portable", portable::make_set<float>(), portable::make_set<double>()};
+const Kernels kernels_portable = {"portable", portable::make_set<float>(), portable::make_set<double>(), &portable::fma_loop_f32};
 }  // namespace halkit

@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -465,6 +466,40 @@ double pool_dispatch_ns(int reps) {
     return t.empty() ? 0.0 : t[t.size() / 2];
 }
 
+// fp32 FMA ceiling of this machine at `threads` threads: each thread runs the
+// register-resident FMA loop of the active ISA for ~`seconds` of its own CPU
+// time; the rate is flops per thread-CPU-second, summed over threads, so other
+// jobs sharing the cores (time slicing) do not lower the figure.  GFLOP/s.
+double thread_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+double fma_peak(double seconds, int threads) {
+    if (!(seconds > 0) || seconds > 60) value_err("fma_peak: seconds must be in (0, 60]");
+    if (threads < 1 || threads > 1024) value_err("fma_peak: threads must be in [1, 1024]");
+    py::gil_scoped_release nogil;
+    auto fn = g_k->fma_loop_f32;
+    std::vector<double> rate(threads, 0.0);
+    auto body = [&](int t) {
+        fn(20000);  // warm up (clock ramp-up)
+        double c0 = thread_cpu_seconds(), f = 0, el = 0;
+        do {
+            f += fn(20000);
+            el = thread_cpu_seconds() - c0;
+        } while (el < seconds);
+        rate[t] = f / el;
+    };
+    std::vector<std::thread> ts;
+    for (int t = 1; t < threads; ++t) ts.emplace_back(body, t);
+    body(0);
+    for (auto& th : ts) th.join();
+    double g = 0;
+    for (double r : rate) g += r;
+    return g / 1e9;
+}
+
 py::dict info() {
     py::dict d;
     d["isa"] = g_k->name;
@@ -520,6 +555,9 @@ PYBIND11_MODULE(_native, m) {
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &pool_threads);
     m.def("info", &info);
+    m.def("fma_peak", &fma_peak, py::arg("seconds") = 0.2, py::arg("threads") = 1,
+          "fp32 FMA ceiling in GFLOP/s: register-resident FMA loop on `threads` threads for ~`seconds` "
+          "of each thread's CPU time (flops per CPU-second: not lowered by other jobs time-sharing the cores)");
     m.def("_pool_dispatch_ns", &pool_dispatch_ns, py::arg("reps") = 1000,
           "median ns of an empty job dispatched to all pool threads (diagnostics)");
 }

@@ -349,6 +349,16 @@ def test_threads_api():
     assert native.get_num_threads() == 2
 
 
+def test_fma_peak():
+    g = native.fma_peak(0.01, 1)
+    assert isinstance(g, float) and g > 0
+    assert native.fma_peak(0.01, 2) > 0
+    with pytest.raises(ValueError):
+        native.fma_peak(0.0, 1)
+    with pytest.raises(ValueError):
+        native.fma_peak(0.01, 0)
+
+
 def test_info():
     info = native.info()
     assert info["isa"] in ("avx512", "avx2", "portable")
