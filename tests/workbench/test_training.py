@@ -3,9 +3,16 @@ import pytest
 import torch
 
 import halkit
-from halkit import hal, training
+from halkit import bench, hal, training
 
 HAL_VARIANT = "native" if "native" in hal.backends() else "numpy"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny layers: a second thread only adds contention on a shared machine (and never changes results)."""
+    with bench.pinned_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
