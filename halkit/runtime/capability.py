@@ -25,10 +25,28 @@ class Transposed(NamedTuple):
     node: Node
 
 
+class Permuted(NamedTuple):
+    """A lowering argument that is a permutation (aten.permute view) of a node."""
+
+    node: Node
+    dims: tuple
+
+
 class Lowering(NamedTuple):
     kernel: str  # a HAL op name in halkit.runtime.kernels.NAMES
     args: tuple
     reshape: tuple | None = None  # view the result to this shape (aten.sum's kept dims)
+
+
+class MultiLowering(NamedTuple):
+    """A multi-output aten node lowered output by output: parts maps a tuple index to its Lowering."""
+
+    kernel: str  # what the cost model prices for the whole node, e.g. "conv2d_backward"
+    parts: dict
+
+    @property
+    def kernels(self) -> list[str]:
+        return [part.kernel for part in self.parts.values()]
 
 
 # Ops that only re-describe memory (views, layout copies): free to keep inside a HAL partition so
@@ -142,6 +160,23 @@ def _convolution(node):
     return Lowering("conv2d", (x, w, b, list(stride), list(padding), list(dilation), 1, None))
 
 
+def _convolution_backward(node):
+    grad, x, w, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, mask = node.args
+    if transposed or groups != 1 or val(x).ndim != 4:
+        return "only 2-D, ungrouped, non-transposed convolutions have HAL gradient ops"
+    if mask[0] and not all(isinstance(d, int) for d in val(x).shape):
+        return "conv2d_input_grad needs the input's static shape (this graph has a dynamic one)"
+    conv = (list(stride), list(padding), list(dilation))
+    parts = {}
+    if mask[0]:
+        parts[0] = Lowering("conv2d_input_grad", (grad, w, list(val(x).shape), *conv))
+    if mask[1]:
+        parts[1] = Lowering("conv2d_weight_grad", (grad, x, list(val(w).shape[2:]), *conv))
+    if mask[2]:  # the bias gradient sums over N, H, W: channels last, it is sum_rows
+        parts[2] = Lowering("sum_rows", (Permuted(grad, (0, 2, 3, 1)),))
+    return MultiLowering("conv2d_backward", parts)
+
+
 RULES = {
     aten.mm.default: _mm,
     aten.addmm.default: _addmm,
@@ -155,6 +190,7 @@ RULES = {
     aten.gelu_backward.default: _gelu_backward,
     aten.sum.dim_IntList: _sum,
     aten.convolution.default: _convolution,
+    aten.convolution_backward.default: _convolution_backward,
 }
 
 
@@ -171,7 +207,7 @@ def _dtype_problem(node, device) -> str | None:
     return None
 
 
-def lowering_for(node: Node, device) -> Lowering | str:
+def lowering_for(node: Node, device) -> Lowering | MultiLowering | str:
     """How ``device`` runs this call node, or why it cannot."""
     rule = RULES.get(node.target)
     if rule is None:
@@ -180,9 +216,9 @@ def lowering_for(node: Node, device) -> Lowering | str:
     if problem:
         return problem
     lowering = rule(node)
-    if isinstance(lowering, Lowering) and lowering.kernel not in device.ops:
-        return f"{device.name} does not implement {lowering.kernel}"
-    return lowering
+    needed = [lowering.kernel] if isinstance(lowering, Lowering) else lowering.kernels if isinstance(lowering, MultiLowering) else []
+    missing = [k for k in needed if k not in device.ops]
+    return f"{device.name} does not implement {', '.join(missing)}" if missing else lowering
 
 
 def is_layout(node: Node) -> bool:
@@ -210,8 +246,12 @@ class HalSupport(OperatorSupportBase):
         if is_layout(node):
             return True
         if node.target is operator.getitem:
-            return isinstance(lowering_for(node.args[0], self.device), Lowering)
-        return isinstance(lowering_for(node, self.device), Lowering)
+            return lowers(node.args[0], self.device)
+        return lowers(node, self.device)
+
+
+def lowers(node: Node, device) -> bool:
+    return isinstance(lowering_for(node, device), (Lowering, MultiLowering))
 
 
 def qualified_names(ops) -> list[str]:

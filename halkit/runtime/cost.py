@@ -48,6 +48,15 @@ def op_work(op: str, shapes: Sequence[Shape], itemsize: int) -> tuple[str, tuple
     if op == "conv2d":  # im2col: (N·OH·OW) × (C·kh·kw) times (C·kh·kw) × O
         o, c, kh, kw = inputs[1]
         return "gemm", (_numel(out) // max(o, 1), c * kh * kw, o, float(_numel(out)))
+    if op in ("conv2d_input_grad", "conv2d_weight_grad", "conv2d_backward"):
+        grad = inputs[0]  # (N, O, OH, OW); both gradients are one GEMM each over the unfolded input
+        weight = {"conv2d_input_grad": inputs[1], "conv2d_weight_grad": out, "conv2d_backward": inputs[-1]}[op]
+        o, positions, patch = grad[1], _numel(grad) // max(grad[1], 1), _numel(weight) // max(weight[0], 1)
+        if op == "conv2d_input_grad":
+            return "gemm", (positions, o, patch, 0.0)
+        if op == "conv2d_weight_grad":
+            return "gemm", (o, positions, patch, 0.0)
+        return "gemm", (positions, o, 2 * patch, 0.0)  # input and weight gradients: two GEMMs of this size
     nbytes = (sum(_numel(s) for s in inputs) + _numel(out)) * itemsize
     if op.startswith("elementwise_chain"):
         steps = int(op.partition(":")[2] or 1)

@@ -50,7 +50,8 @@ _RUNTIME = {"add_bias": add_bias, "elementwise_chain": elementwise_chain}
 
 #: HAL ops (kernel names) the lowering may emit.
 NAMES = ("linear", "matmul", "conv2d", "relu", "gelu", "softmax", "layer_norm", "add", "mul",
-         "relu_backward", "gelu_backward", "sum_rows", "add_bias", "elementwise_chain")
+         "relu_backward", "gelu_backward", "sum_rows", "conv2d_input_grad", "conv2d_weight_grad",
+         "add_bias", "elementwise_chain")
 
 
 def target(name: str):

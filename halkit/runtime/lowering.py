@@ -12,7 +12,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from . import kernels
-from .capability import RULES, Lowering, Transposed, lowering_for
+from .capability import RULES, Lowering, MultiLowering, Permuted, Transposed, lowering_for
 
 aten = torch.ops.aten
 
@@ -22,7 +22,23 @@ def _arg(graph, arg):
         t = graph.call_function(aten.t.default, (arg.node,))
         t.meta["val"] = arg.node.meta["val"].t()
         return t
+    if isinstance(arg, Permuted):
+        p = graph.call_function(aten.permute.default, (arg.node, list(arg.dims)))
+        p.meta["val"] = arg.node.meta["val"].permute(arg.dims)
+        return p
     return arg
+
+
+def _emit(graph, lowering: Lowering, meta: dict, out):
+    """Insert the kernel call for one lowering (+ its reshape); returns the node holding the result."""
+    new = graph.call_function(kernels.target(lowering.kernel), tuple(_arg(graph, a) for a in lowering.args))
+    new.meta.update(meta, val=out)
+    if not lowering.reshape:
+        return new
+    new.meta["val"] = out.reshape(-1)
+    result = graph.call_function(aten.view.default, (new, lowering.reshape))
+    result.meta.update(meta, val=out)
+    return result
 
 
 def lower(gm: GraphModule, device) -> int:
@@ -32,20 +48,20 @@ def lower(gm: GraphModule, device) -> int:
         if node.op != "call_function" or node.target not in RULES:
             continue
         lowering = lowering_for(node, device)
-        if not isinstance(lowering, Lowering):
+        if not isinstance(lowering, (Lowering, MultiLowering)):
             raise AssertionError(f"{node.name} was partitioned to the HAL but cannot be lowered: {lowering}")
-        with graph.inserting_before(node):
-            new = graph.call_function(kernels.target(lowering.kernel), tuple(_arg(graph, a) for a in lowering.args))
-            result = graph.call_function(aten.view.default, (new, lowering.reshape)) if lowering.reshape else new
         out = node.meta.get("val")
-        new.meta.update(node.meta, val=out[0] if isinstance(out, (tuple, list)) else out)
-        if lowering.reshape:
-            result.meta.update(node.meta)
-            new.meta["val"] = out.reshape(-1)
-        for user in [u for u in node.users if u.target is operator.getitem]:  # native_layer_norm's [0]
-            user.replace_all_uses_with(result)
-            graph.erase_node(user)
-        node.replace_all_uses_with(result)
+        with graph.inserting_before(node):
+            if isinstance(lowering, MultiLowering):  # one kernel per used output, each replacing its getitem
+                for user in [u for u in node.users if u.target is operator.getitem]:
+                    user.replace_all_uses_with(_emit(graph, lowering.parts[user.args[1]], node.meta, out[user.args[1]]))
+                    graph.erase_node(user)
+            else:
+                result = _emit(graph, lowering, node.meta, out[0] if isinstance(out, (tuple, list)) else out)
+                for user in [u for u in node.users if u.target is operator.getitem]:  # native_layer_norm's [0]
+                    user.replace_all_uses_with(result)
+                    graph.erase_node(user)
+                node.replace_all_uses_with(result)
         graph.erase_node(node)
         count += 1
     gm.recompile()

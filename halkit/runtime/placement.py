@@ -17,7 +17,7 @@ import torch
 from torch.fx import Node
 from torch.fx.experimental.symbolic_shapes import optimization_hint
 
-from .capability import Lowering, is_layout, lowering_for, val
+from .capability import Lowering, MultiLowering, is_layout, lowering_for, val
 from .partition import is_compute
 
 
@@ -93,7 +93,7 @@ def estimate(nodes: list[Node], device, host_cost, resident: set[Node]) -> Estim
     kernel_s = cpu_s = 0.0
     for node in nodes:
         lowering = lowering_for(node, device) if is_compute(node) else None
-        op = lowering.kernel if isinstance(lowering, Lowering) else None
+        op = lowering.kernel if isinstance(lowering, (Lowering, MultiLowering)) else None
         kernel_s += node_time(node, op, device.cost)
         cpu_s += node_time(node, op, host_cost)
     inputs = {a for n in nodes for a in n.all_input_nodes if a not in inside and a not in resident}
@@ -137,7 +137,8 @@ def _hal_reason(node: Node, device) -> str:
     if not is_compute(node):
         return "layout/glue op kept inside the partition"
     lowering = lowering_for(node, device)
-    return f"HAL {lowering.kernel} on {device.name}"
+    kernels = lowering.kernels if isinstance(lowering, MultiLowering) else [lowering.kernel]
+    return f"HAL {' + '.join(kernels)} on {device.name}"
 
 
 def _cpu_reason(node: Node, device) -> str:

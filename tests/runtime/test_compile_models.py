@@ -31,6 +31,8 @@ def test_cnn_with_cpu_pooling_matches_eager():
     assert where["aten.convolution"].startswith("hal_") and where["aten.addmm"].startswith("hal_")
     assert where["aten.max_pool2d_with_indices"] == "cpu"
     assert "aten.max_pool2d_with_indices" in report.fallbacks()
+    conv_backward = next(p for p in report.graph("backward").placements if p.op == "aten.convolution_backward")
+    assert conv_backward.where != "cpu" and "conv2d_input_grad + conv2d_weight_grad + sum_rows" in conv_backward.reason
 
 
 def test_transformer_encoder_layer_matches_eager():
