@@ -1,10 +1,12 @@
 """This machine's fp32 FMA ceiling, for the "% of peak" column and the dashboards' roofline line.
 
-NumPy and torch cannot run a bare FMA loop, so the exact figure needs a tiny
-register-resident kernel in halkit._native (``_native.fma_peak``, requested
-from the cpp team). While that is not there, the peak is ESTIMATED as the best
-GFLOP/s of a large GEMM over every backend: a lower bound of the real ceiling
-(a good BLAS reaches 80-95 % of it), and labelled as such wherever it is shown.
+NumPy and torch cannot run a bare FMA loop, so the figure comes from a tiny
+register-resident kernel in halkit._native (``_native.fma_peak``). It counts
+flops per thread-CPU-second, i.e. the ceiling of the cores when nobody else
+uses them: on a shared machine the wall-clock GEMM rates sit further below it.
+Without the native extension the peak is ESTIMATED as the best GFLOP/s of a
+large GEMM over every backend: a lower bound of the real ceiling, labelled as
+such wherever it is shown.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) 
 def _measure_peak(threads: int, backends: tuple[str, ...], dtype: np.dtype, quick: bool) -> Peak:
     kernel = _native_fma_kernel()
     if kernel is not None and dtype == np.float32:
-        return Peak(float(kernel(0.05 if quick else 0.2, threads)), "measured: native FMA micro-kernel")
+        return Peak(float(kernel(0.05 if quick else 0.2, threads)), "measured: native FMA micro-kernel, flops per thread-CPU-second")
     size = 512 if quick else 1536
     case = Case("matmul", size, size, size, "peak")
     arrays = operands(case, dtype)
