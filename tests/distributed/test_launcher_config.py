@@ -1,5 +1,7 @@
 """What the launcher hands to torch's elastic agent — checked without starting workers."""
 
+import os
+
 import pytest
 
 from halkit.distributed import launch_command
@@ -10,10 +12,13 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    """build_launch writes the worker env into os.environ; undo it after each test."""
-    for name in ("HALKIT_BACKEND", "HALKIT_NUM_THREADS", "OMP_NUM_THREADS",
-                 "GLOO_SOCKET_IFNAME", "PYTHONPATH"):
-        monkeypatch.delenv(name, raising=False)
+    """build_launch writes the worker env into os.environ; undo all of it after each test."""
+    saved = dict(os.environ)
+    for name in ("HALKIT_BACKEND", "HALKIT_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # start from the launcher's defaults
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.mark.parametrize(

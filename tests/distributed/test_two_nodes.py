@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 REPORT_WORKER = Path(__file__).parent / "scripts" / "report_worker.py"
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
 
 
 def test_two_launchers_form_one_world_over_c10d_on_loopback(jobs, tmp_path):
     rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
                   "--rdzv-endpoint", f"127.0.0.1:{jobs.free_port()}", "--rdzv-id", tmp_path.name]
     nodes = [jobs.start(*rendezvous, REPORT_WORKER, tmp_path) for _ in range(2)]
-    outputs = [node.communicate(timeout=60)[0] for node in nodes]
+    outputs = [node.communicate(timeout=120)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs
 
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
