@@ -454,13 +454,12 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
 #pragma GCC unroll 64
             for (int v = 0; v < NV; ++v) acc[0][i][v] += acc[s][i][v];
 
-    // Fused epilogue: accumulate previous K blocks, then bias + activation on the last one.
-    // float: everything in registers.  double: gelu needs libm erf (a call, which
-    // would make GCC spill the accumulators in the hot loop), so the activation
-    // runs out of line on the freshly stored tile (still in L1).
-    constexpr bool inline_act = sizeof(T) == 4;
+    // Fused epilogue: accumulate previous K blocks, then bias + activation on the
+    // last one.  relu is applied in registers; gelu may call libm (erf/erfc), and
+    // any call in this function makes GCC keep accumulators in memory in the hot
+    // loop, so gelu runs out of line on the freshly stored tile (still in L1).
     const bool accum = flags & F_ACC, last = flags & F_LAST;
-    const int reg_act = inline_act ? act : ACT_NONE;
+    const bool relu = act == ACT_RELU;
     if (n == NR) {
         V bv[NV] = {};
         if (last && bias) {
@@ -476,7 +475,7 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
                 if (accum) c += loadu(cp);
                 if (last) {
                     if (bias) c += bv[v];
-                    c = v_act<T>(c, reg_act);
+                    if (relu) c = v_relu(c);
                 }
                 storeu(cp, c);
             }
@@ -487,9 +486,9 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, const T* 
         for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 64
             for (int v = 0; v < NV; ++v) storeu(tile + i * NR + v * L, acc[0][i][v]);
-        edge_store<T, NR>(tile, ROWS, C, ldc, n, accum, last, bias, reg_act);
+        edge_store<T, NR>(tile, ROWS, C, ldc, n, accum, last, bias, relu ? ACT_RELU : ACT_NONE);
     }
-    if (!inline_act && last && act != ACT_NONE) act_tile<T>(C, ldc, ROWS, n, act);
+    if (last && act == ACT_GELU) act_tile<T>(C, ldc, ROWS, n, act);
 }
 
 template <class T>
@@ -504,7 +503,16 @@ constexpr UK<T> pick(int rows, std::integer_sequence<int, R...>) {
     constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, Cfg<T>::MR, Cfg<T>::NV, ks_for<R + 1, Cfg<T>::NV>()>...};
     return tab[rows];
 }
-template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows) {
+template <class T, int... R>
+constexpr UK<T> pick1(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, Cfg<T>::MR, 1, ks_for<R + 1, 1>()>...};
+    return tab[rows];
+}
+// Micro-kernel for `rows` rows of a panel whose valid width is `cols`: a panel
+// at most one vector wide (N = 10, the last columns of N = 1000) runs the
+// one-vector kernel instead of computing NR - L columns of padding.
+template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows, int cols = Cfg<T>::NR) {
+    if (Cfg<T>::NV > 1 && cols <= Cfg<T>::L) return pick1<T>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
     return pick<T>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
 }
 
@@ -746,17 +754,16 @@ static void pack_B(T* __restrict dst, const GemmProblem<T>& p, long k0, long kc,
             for (int j = 0; j < NR; ++j) src[j] = p.b + (j0 + jp + (j < nr ? j : 0)) * p.ldb + k0;
             constexpr int L = Vec<T>::L;
             long k = 0;
-            if (nr == NR) {
-                for (; k + L <= kc; k += L) {
+            for (; k + L <= kc; k += L) {
 #pragma GCC unroll 4
-                    for (int v = 0; v < NR / L; ++v) {
-                        typename Vec<T>::V r[L];
+                for (int v = 0; v < NR / L; ++v) {
+                    typename Vec<T>::V r[L];
 #pragma GCC unroll 16
-                        for (int q = 0; q < L; ++q) r[q] = loadu(src[v * L + q] + k);
-                        transpose_inplace<T>(r);
+                    for (int q = 0; q < L; ++q)  // rows past the edge are zero padding
+                        r[q] = v * L + q < nr ? loadu(src[v * L + q] + k) : typename Vec<T>::V{};
+                    transpose_inplace<T>(r);
 #pragma GCC unroll 16
-                        for (int q = 0; q < L; ++q) storeu(d + (k + q) * NR + v * L, r[q]);
-                    }
+                    for (int q = 0; q < L; ++q) storeu(d + (k + q) * NR + v * L, r[q]);
                 }
             }
             for (; k < kc; ++k)
@@ -844,7 +851,7 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
                 }
                 for (long ir = 0; ir < M; ir += MR) {
                     int mr = (int)hmin<long>(MR, M - ir);
-                    kernel_for<T>(mr)(kc, Ap + ir * kc, Bp, ldbk, Cb + ir * p.ldc + jr, p.ldc, nr, flags,
+                    kernel_for<T>(mr, nr)(kc, Ap + ir * kc, Bp, ldbk, Cb + ir * p.ldc + jr, p.ldc, nr, flags,
                                       bias ? bias + jr : nullptr, p.act);
                 }
             }
@@ -872,7 +879,7 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
                     const T* bj = bias ? bias + jc + jr : nullptr;
                     for (long ir = 0; ir < mc; ir += MR) {
                         int mr = (int)hmin<long>(MR, mc - ir);
-                        kernel_for<T>(mr)(kc, Ap + ir * kc, Bp + jr * kc, NR, Cb + (ic + ir) * p.ldc + jc + jr,
+                        kernel_for<T>(mr, nr)(kc, Ap + ir * kc, Bp + jr * kc, NR, Cb + (ic + ir) * p.ldc + jc + jr,
                                           p.ldc, nr, flags, bj, p.act);
                     }
                 }
