@@ -222,6 +222,9 @@ py::array gemm_t(const py::array& a, const py::array& b, bool ta, bool tb, const
         long extent = split_n ? N : M, align = split_n ? k.nr : k.mr;
         long units = split_n ? nunits : munits;
         long nchunks = chunks_for(work, kGemmThreshold, extent, extent >= 2048 ? 512 : 256);
+        // GEMV-like calls (<= 3 rows) stream B: one contiguous column range per
+        // thread keeps each thread's reads of a B row long and sequential.
+        if (M <= 3 && nchunks > 1) nchunks = std::min<long>(pool_threads(), nchunks);
         if (nchunks == 1 && work >= kGemmThreshold && units >= 2 && pool_threads() > 1) nchunks = 2;
         nchunks = std::min(nchunks, units);
         auto task = [&](long ch) {
