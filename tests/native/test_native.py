@@ -456,6 +456,31 @@ def test_isa_paths(isa):
     assert f"ok {isa}" in proc.stdout
 
 
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, numpy as np
+    import halkit._native as n
+    n.set_num_threads(2)
+    a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
+    ref = n.gemm(a, a)                      # the parent's pool is up and warm
+    pid = os.fork()
+    if pid == 0:                            # child: its pool must be rebuilt, not inherited
+        ok = np.allclose(n.gemm(a, a), ref, rtol=1e-5, atol=1e-4) and np.array_equal(n.relu(a), np.maximum(a, 0))
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert np.allclose(n.gemm(a, a), ref, rtol=1e-5, atol=1e-4)
+    print("ok")
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_after_pool_started():
+    out = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr
+
+
 def test_env_num_threads():
     env = dict(os.environ, HALKIT_NUM_THREADS="3")
     code = "import halkit._native as n; print(n.get_num_threads(), n.info()['threads'])"
