@@ -18,7 +18,7 @@ namespace halkit {
 namespace {
 // How long a worker spins for the next job before parking (and how long the
 // caller spins for stragglers before yielding).  Short: the machine is shared.
-constexpr auto kSpin = std::chrono::microseconds(50);
+constexpr auto kSpin = std::chrono::microseconds(100);
 }  // namespace
 
 ThreadPool::ThreadPool(int nthreads) : nthreads_(nthreads < 1 ? 1 : nthreads) {
