@@ -120,6 +120,23 @@ HK_ALWAYS_INLINE Vec<double>::V v_exp(Vec<double>::V x) {
     return x;
 }
 
+// Is any lane of a comparison mask set?  log2(L) rotate+OR steps in registers
+// (a lane-by-lane loop compiles to one vpextrd per lane).
+template <class T, int S, int... E>
+constexpr typename Vec<T>::I rot_mask(std::integer_sequence<int, E...>) {
+    return typename Vec<T>::I{((E + S) % Vec<T>::L)...};
+}
+template <class T, int S = Vec<T>::L / 2>
+HK_ALWAYS_INLINE typename Vec<T>::I or_fold(typename Vec<T>::I m) {
+    if constexpr (S == 0) {
+        return m;
+    } else {
+        constexpr typename Vec<T>::I r = rot_mask<T, S>(std::make_integer_sequence<int, Vec<T>::L>{});
+        return or_fold<T, S / 2>(m | __builtin_shuffle(m, r));
+    }
+}
+template <class T> HK_ALWAYS_INLINE bool any_lane(typename Vec<T>::I m) { return or_fold<T>(m)[0] != 0; }
+
 // Φ(x) = (1 + erf(x/√2)) / 2.  For x < -3 the sum cancels (Φ < 1.4e-3) and the
 // float rational erf's ~4e-7 absolute error would dominate, so those (rare) lanes
 // take libm's erfc instead: Φ(x) = erfc(-x/√2) / 2, accurate to an ulp.
@@ -128,9 +145,7 @@ template <class V, class T> HK_ALWAYS_INLINE V v_cdf(V x) {
     V c = (v_erf(x * inv_sqrt2) + T(1)) * T(0.5);
     if constexpr (sizeof(T) == 4) {
         auto tail = x < T(-3);
-        bool any = false;
-        for (int l = 0; l < Vec<T>::L; ++l) any |= tail[l] != 0;
-        if (__builtin_expect(any, 0)) {
+        if (__builtin_expect(any_lane<T>(tail), 0)) {
             for (int l = 0; l < Vec<T>::L; ++l)
                 if (tail[l]) c[l] = T(0.5) * std::erfc(-x[l] * inv_sqrt2);
         }
@@ -260,15 +275,14 @@ template <class T> void k_softmax(const T* x, T* y, long rows, long n) {
         T* yr = y + r * n;
         // max with NaN detection (numpy: any NaN in the row -> NaN max -> NaN row)
         V m = splat<T>(ninf);
-        bool nan = false;
+        typename Vec<T>::I nanv = {};
         long i = 0;
         for (; i + L <= n; i += L) {
             V v = loadu(xr + i);
-            nan |= false;
             m = v > m ? v : m;
-            auto isn = v != v;
-            for (int l = 0; l < L; ++l) nan |= (isn[l] != 0);
+            nanv |= v != v;
         }
+        bool nan = any_lane<T>(nanv);
         T mx = ninf;
         for (int l = 0; l < L; ++l) mx = m[l] > mx ? m[l] : mx;
         for (; i < n; ++i) {
