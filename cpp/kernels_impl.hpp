@@ -817,9 +817,15 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
             if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
             if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
                 int nr = (int)(N - nmain);
-                T* Be = (T*)tl_bufB.get(K * NR * sizeof(T));
-                pack_B(Be, p, 0, K, n0 + nmain, nr);
-                narrow(K, Ap, Be, NR, Cb + nmain, p.ldc, nr, F_LAST, bias ? bias + nmain : nullptr, p.act);
+                const long KE = 4096;  // K blocks keep the edge panel <= 4096 x NR
+                T* Be = (T*)tl_bufB.get(hmin(K, KE) * NR * sizeof(T));
+                for (long pc = 0; pc < K; pc += KE) {
+                    long kc = hmin(KE, K - pc);
+                    int flags = (pc > 0 ? F_ACC : 0) | (pc + kc == K ? F_LAST : 0);
+                    pack_B(Be, p, pc, kc, n0 + nmain, nr);
+                    narrow(kc, Ap + pc * M, Be, NR, Cb + nmain, p.ldc, nr, flags, bias ? bias + nmain : nullptr,
+                           p.act);
+                }
             }
         } else {
             const T* ar[kGemvRows];

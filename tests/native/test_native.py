@@ -126,6 +126,9 @@ def test_gemm_long_k(dtype):
     for M, N, K, ta, tb in [(33, 47, 4096, False, False), (5, 70, 4096, False, True), (64, 64, 3000, True, False)]:
         a, b = operands(rng, M, N, K, ta, tb, dtype)
         check_gemm(a, b, ta, tb)
+    # GEMV path with an N edge narrower than a vector and K over its 4096 edge block, fused epilogue
+    a, b = operands(rng, 2, 37, 9000, False, False, dtype)
+    check_gemm(a, b, False, False, rnd(rng, (37,), dtype), 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
