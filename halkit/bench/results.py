@@ -89,7 +89,7 @@ class Results(list):
 
 
 def _header(meta: dict):
-    for key in ("machine", "blas", "native", "numpy_backend", "torch_backend", "threads", "dtype", "timing"):
+    for key in ("machine", "blas", "native", "numpy_backend", "torch_backend", "threads", "idle_threads", "dtype", "timing"):
         if key in meta:
             yield key, meta[key]
     for threads, peak in meta.get("peaks", {}).items():

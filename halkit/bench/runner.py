@@ -10,6 +10,7 @@ import torch
 
 from halkit import hal
 
+from . import idle_threads
 from .cases import OPS, TORCH, Case, operands, sampler, sweep
 from .peak import Peak, measure_peak
 from .results import Results
@@ -69,6 +70,10 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
     min_time = min_time if min_time is not None else (0.01 if quick else 0.1)
     threads = list(threads) if threads is not None else default_threads(quick)
     names, notes = resolve_backends(backends)
+    if idle_threads.missing() and max(threads) > 1:
+        notes.append("idle BLAS/OpenMP threads spin into the next backend's time slot: multi-thread ratios are "
+                     "distorted; start Python with " + " ".join(f"{k}={v}" for k, v in idle_threads.QUIET.items())
+                     + " (python -m halkit.bench and make lab do)")
     cases = cases if cases is not None else _cases(shapes, ops, quick)
     if quick:
         notes.append("--quick: fewer rounds and shorter samples than the measurement rule "
@@ -156,6 +161,7 @@ def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
         "timing": f"median of {rounds} interleaved rounds ({', '.join(backends)}, ...), "
                   f"each sample >= {min_time} s after warm-up",
         "peaks": peaks,
+        "idle_threads": idle_threads.describe(),
         "notes": notes,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
