@@ -5,28 +5,18 @@ stays an ordinary, printable, traceable ``torch.fx`` graph. When the scheduler
 installs a partition it binds each operator to its kernel
 (``halkit.torch.kernels``, same signature): the graph is already
 differentiated, so the operator's dispatcher and autograd layers are pure
-overhead at run time. The two kernels defined here have no operator there:
-``add_bias`` (x + a last-axis vector) and ``elementwise_chain`` (several
-element-wise HAL ops run as one step, the result of the element-wise fusion pass).
+overhead at run time. The one kernel defined here has no operator there:
+``elementwise_chain`` (several element-wise HAL ops run as one step, the
+result of the element-wise fusion pass).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import halkit.torch  # noqa: F401  (registers torch.ops.halkit.*)
 from halkit import hal
 from halkit.torch import kernels as torch_kernels
-
-
-def _array(t: torch.Tensor) -> np.ndarray:
-    """A C-contiguous NumPy view of t (copied only when t is strided, e.g. a permute)."""
-    return np.ascontiguousarray(t.detach().numpy())
-
-
-def add_bias(x, b):
-    """x + b with b broadcast along x's last axis."""
-    return torch.from_numpy(hal.add_bias(_array(x), _array(b)))
+from halkit.torch.arrays import dense, tensor
 
 
 # Element-wise HAL ops an elementwise chain may contain, by name (the chain stores names, not functions).
@@ -39,14 +29,14 @@ def elementwise_chain(program, *inputs):
     program is a tuple of (op name, argument refs); a ref ("in", i) is inputs[i], ("tmp", j) the
     result of step j. The last step's result is returned.
     """
-    arrays = [_array(t) for t in inputs]
+    arrays = [dense(f"inputs[{i}]", t) for i, t in enumerate(inputs)]
     results = []
     for op, refs in program:
         results.append(ELEMENTWISE[op](*(arrays[i] if kind == "in" else results[i] for kind, i in refs)))
-    return torch.from_numpy(results[-1])
+    return tensor(results[-1])
 
 
-_RUNTIME = {"add_bias": add_bias, "elementwise_chain": elementwise_chain}
+_RUNTIME = {"elementwise_chain": elementwise_chain}
 
 #: HAL ops (kernel names) the lowering may emit.
 NAMES = ("linear", "matmul", "conv2d", "relu", "gelu", "softmax", "layer_norm", "add", "mul",

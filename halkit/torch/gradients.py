@@ -95,6 +95,11 @@ def add_backward(ops, ctx, grad):
     return grad, grad
 
 
+def add_bias_backward(ops, ctx, grad):
+    need_x, need_b = _needs_grad(ctx, 0, 1)
+    return grad if need_x else None, ops.sum_rows(grad) if need_b else None
+
+
 def mul_setup_context(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 

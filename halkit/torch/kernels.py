@@ -49,6 +49,10 @@ def mul(a, b):
     return tensor(hal.mul(dense("a", a), dense("b", b)))
 
 
+def add_bias(x, b):
+    return tensor(hal.add_bias(dense("x", x), dense("b", b)))
+
+
 def sum_rows(x):
     return tensor(hal.sum_rows(dense("x", x)))
 

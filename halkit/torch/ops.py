@@ -71,6 +71,12 @@ def _fake_elementwise(a, b=None):
     return a.new_empty(a.shape)
 
 
+def _fake_add_bias(x, b):
+    _same_dtype(x, b)
+    torch._check(b.dim() == 1 and b.shape[0] == x.shape[-1], lambda: f"b must have shape ({x.shape[-1]},), got {tuple(b.shape)}")
+    return x.new_empty(x.shape)
+
+
 def _fake_softmax(x, dim=-1):
     return x.new_empty(x.shape)
 
@@ -118,6 +124,7 @@ _register("softmax", "(Tensor x, int dim=-1) -> Tensor",
           _fake_softmax, gradients.softmax_setup_context, gradients.softmax_backward)
 _register("add", "(Tensor a, Tensor b) -> Tensor", _fake_elementwise, None, gradients.add_backward)
 _register("mul", "(Tensor a, Tensor b) -> Tensor", _fake_elementwise, gradients.mul_setup_context, gradients.mul_backward)
+_register("add_bias", "(Tensor x, Tensor b) -> Tensor", _fake_add_bias, None, gradients.add_bias_backward)
 _register("sum_rows", "(Tensor x) -> Tensor", _fake_sum_rows, gradients.sum_rows_setup_context, gradients.sum_rows_backward)
 _register("relu_backward", "(Tensor grad, Tensor x) -> Tensor", _fake_elementwise)
 _register("gelu_backward", "(Tensor grad, Tensor x) -> Tensor", _fake_elementwise)

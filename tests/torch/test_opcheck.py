@@ -44,6 +44,7 @@ def samples():
             yield f"softmax-{tag}", ops.softmax, (r(4, 6), 0)
             yield f"add-{tag}", ops.add, (r(4, 6), r(4, 6))
             yield f"mul-{tag}", ops.mul, (r(4, 6), r(4, 6))
+            yield f"add_bias-{tag}", ops.add_bias, (r(3, 4, 6), r(6))
             yield f"sum_rows-{tag}", ops.sum_rows, (r(3, 4, 6),)
             yield f"layer_norm-{tag}", ops.layer_norm, (r(3, 4, 6), r(6), r(6), 1e-5)
             yield f"layer_norm-plain-{tag}", ops.layer_norm, (r(3, 6), None, None, 1e-3)
