@@ -218,7 +218,9 @@ py::array gemm_t(const py::array& a, const py::array& b, bool ta, bool tb, const
         py::gil_scoped_release nogil;
         // Split the wider of N / M; each chunk packs its own slice of B and
         // re-packs A (1/chunk_width of the compute: < 0.5% at >= 256 columns).
-        const double work = double(M) * N * (Ka ? Ka : 1);
+        // GEMV-like calls (<= 3 rows) are memory-bound: each B element costs about
+        // as much time as 4 multiply-adds of a compute-bound GEMM (~30 vs ~100 GFLOP/s).
+        const double work = double(std::max<long>(M, M <= 3 ? 4 : 1)) * N * (Ka ? Ka : 1);
         long nunits = (N + k.nr - 1) / k.nr, munits = (M + k.mr - 1) / k.mr;
         bool split_n = nunits >= munits || N >= 4L * k.nr * pool_threads();
         long extent = split_n ? N : M, align = split_n ? k.nr : k.mr;
