@@ -846,9 +846,9 @@ void k_gemm(const GemmProblem<T>& p, long m0, long m1, long n0, long n1) {
         }
         return;
     }
-    // Skinny M with B in (K,N) layout: stream B straight from the caller's
-    // buffer (no B packing: it would cost as much as the product itself).
-    if (!p.tb && M <= 4 * MR) {
+    // Up to 6 x MR rows with B in (K,N) layout: read B in place from the caller's
+    // buffer (no B packing; measured 64x1024x1024: 88 -> ~100 GFLOP/s, 64^3 ~8% faster).
+    if (!p.tb && M <= 6 * MR) {
         const long KCs = 512;
         long mpad = (M + MR - 1) / MR * MR;
         T* Ap = (T*)tl_bufA.get(mpad * KCs * sizeof(T));

@@ -103,6 +103,8 @@ BLOCK_SHAPES = [
     (121, 31, 300),
     (4, 77, 1000),     # first row count past the GEMV paths
     (3, 77, 1000),     # last row count of the GEMV paths, N tail < vector width
+    (72, 100, 600),    # last row count of the streaming-B path (6 x MR)
+    (73, 100, 600),    # first packed-path row count
     (61, 1025, 130),   # skinny M (streaming-B path) with an N edge
     (1, 1000, 1030),   # batch-1
     (8, 300, 2049),
