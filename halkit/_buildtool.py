@@ -64,11 +64,11 @@ def _run(cmd: list[str], step: str, verbose: bool) -> None:
         )
 
 
-def build(build_type: str = "Release", *, sanitize: bool = False, clean: bool = False, verbose: bool = False) -> Path:
+def build(build_type: str = "Release", *, clean: bool = False, verbose: bool = False) -> Path:
     """Build the native extension; returns the path of the built module.
 
-    ``sanitize=True`` compiles with AddressSanitizer + UBSan into its own build
-    directory (run Python with ``LD_PRELOAD=$(g++ -print-file-name=libasan.so)``).
+    For an AddressSanitizer build, see cpp/README.md: it builds into a copy of
+    the package so the module in use here is never replaced by an instrumented one.
     """
     if not (SOURCE_DIR / "CMakeLists.txt").is_file():
         raise BuildError(
@@ -76,7 +76,7 @@ def build(build_type: str = "Release", *, sanitize: bool = False, clean: bool = 
             "(git clone, then `pip install -e .`)"
         )
     compiler, cmake = _find_compiler(), _find_cmake()
-    build_dir = BUILD_ROOT / f"native-{build_type.lower()}{'-asan' if sanitize else ''}"
+    build_dir = BUILD_ROOT / f"native-{build_type.lower()}"
     if clean and build_dir.exists():
         print(f"removing {build_dir}", flush=True)
         shutil.rmtree(build_dir)
@@ -87,7 +87,6 @@ def build(build_type: str = "Release", *, sanitize: bool = False, clean: bool = 
         f"-Dpybind11_DIR={_pybind11_cmake_dir()}",
         f"-DPython_EXECUTABLE={sys.executable}",
         f"-DHALKIT_OUTPUT_DIR={PACKAGE_DIR}",
-        f"-DHALKIT_SANITIZE={'ON' if sanitize else 'OFF'}",
     ]
     if shutil.which("ninja") and not (build_dir / "Makefile").exists():
         configure += ["-G", "Ninja"]
@@ -109,12 +108,11 @@ def build(build_type: str = "Release", *, sanitize: bool = False, clean: bool = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m halkit.build", description=__doc__.splitlines()[0])
     parser.add_argument("--build-type", default="Release", choices=["Release", "RelWithDebInfo", "Debug"])
-    parser.add_argument("--sanitize", action="store_true", help="AddressSanitizer + UBSan build")
     parser.add_argument("--clean", action="store_true", help="delete the build directory first")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the compiler's output")
     args = parser.parse_args(argv)
     try:
-        build(args.build_type, sanitize=args.sanitize, clean=args.clean, verbose=args.verbose)
+        build(args.build_type, clean=args.clean, verbose=args.verbose)
     except BuildError as exc:
         print(f"halkit build failed: {exc}", file=sys.stderr)
         return 1
