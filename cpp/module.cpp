@@ -344,6 +344,21 @@ void need_ndim1(const py::array& x, const char* fn) {
     if (x.ndim() < 1) value_err(std::string(fn) + ": x must have at least 1 dimension, got a 0-d array");
 }
 
+// A row-wise op over the last axis: a new array like x, rows split over the pool, the GIL released.
+// op(in, out, nrows) processes nrows consecutive rows of n elements.
+template <class T, class RowOp>
+py::array map_rows(const py::array& x, long n, long threshold, RowOp op) {
+    auto y = new_like<T>(x);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    long rows = n ? long(x.size()) / n : 0;
+    {
+        py::gil_scoped_release nogil;
+        rows_run(rows, n, [&](long r0, long nr) { op(xp + r0 * n, yp + r0 * n, nr); }, threshold);
+    }
+    return std::move(y);
+}
+
 py::array add_bias(const py::array& x, const py::array& b) {
     const char* fn = "add_bias";
     DT dt = check(x, fn, "x");
@@ -353,17 +368,9 @@ py::array add_bias(const py::array& x, const py::array& b) {
     if (!bp) type_err("add_bias: b must be a numpy array");
     auto go = [&](auto tag) -> py::array {
         using T = decltype(tag);
-        auto y = new_like<T>(x);
-        const T* xp = static_cast<const T*>(x.data());
-        const T* bb = static_cast<const T*>(bp);
-        T* yp = y.mutable_data();
-        long rows = n ? long(x.size()) / n : 0;
         auto f = ks<T>().add_bias;
-        {
-            py::gil_scoped_release nogil;
-            rows_run(rows, n, [&](long r0, long nr) { f(xp + r0 * n, bb, yp + r0 * n, nr, n); });
-        }
-        return std::move(y);
+        const T* bb = static_cast<const T*>(bp);
+        return map_rows<T>(x, n, kEwThreshold, [&](const T* in, T* out, long nr) { f(in, bb, out, nr, n); });
     };
     return dt == F32 ? go(float{}) : go(double{});
 }
@@ -375,16 +382,8 @@ py::array softmax(const py::array& x) {
     long n = x.shape(x.ndim() - 1);
     auto go = [&](auto tag) -> py::array {
         using T = decltype(tag);
-        auto y = new_like<T>(x);
-        const T* xp = static_cast<const T*>(x.data());
-        T* yp = y.mutable_data();
-        long rows = n ? long(x.size()) / n : 0;
         auto f = ks<T>().softmax;
-        {
-            py::gil_scoped_release nogil;
-            rows_run(rows, n, [&](long r0, long nr) { f(xp + r0 * n, yp + r0 * n, nr, n); }, kEwHeavyThreshold);
-        }
-        return std::move(y);
+        return map_rows<T>(x, n, kEwHeavyThreshold, [&](const T* in, T* out, long nr) { f(in, out, nr, n); });
     };
     return dt == F32 ? go(float{}) : go(double{});
 }
@@ -399,18 +398,11 @@ py::array layer_norm(const py::array& x, const py::object& weight, const py::obj
     const void* bp = optional_vec(bias, dt, n, fn, "bias");
     auto go = [&](auto tag) -> py::array {
         using T = decltype(tag);
-        auto y = new_like<T>(x);
-        const T* xp = static_cast<const T*>(x.data());
-        T* yp = y.mutable_data();
-        long rows = n ? long(x.size()) / n : 0;
         auto f = ks<T>().layer_norm;
-        {
-            py::gil_scoped_release nogil;
-            rows_run(rows, n, [&](long r0, long nr) {
-                f(xp + r0 * n, static_cast<const T*>(wp), static_cast<const T*>(bp), eps, yp + r0 * n, nr, n);
-            }, kEwHeavyThreshold);
-        }
-        return std::move(y);
+        const T* w = static_cast<const T*>(wp);
+        const T* b = static_cast<const T*>(bp);
+        return map_rows<T>(x, n, kEwHeavyThreshold,
+                           [&](const T* in, T* out, long nr) { f(in, w, b, eps, out, nr, n); });
     };
     return dt == F32 ? go(float{}) : go(double{});
 }
