@@ -5,6 +5,8 @@ from torch import nn
 
 from halkit.torch import HALConv2d
 
+from twin_checks import assert_forward_and_gradients_match, assert_sgd_steps_match
+
 TOL = dict(atol=1e-4, rtol=1e-5)
 
 
@@ -42,17 +44,7 @@ def test_is_a_drop_in_for_nn_conv2d():
 )
 def test_forward_and_all_gradients_match(kwargs):
     ref, hal = twins(3, 4, **kwargs)
-    x = torch.randn(2, 3, 9, 8, requires_grad=True)
-    x_ref = x.detach().clone().requires_grad_()
-    y, y_ref = hal(x), ref(x_ref)
-    torch.testing.assert_close(y, y_ref, **TOL)
-    grad_out = torch.randn_like(y)
-    y.backward(grad_out)
-    y_ref.backward(grad_out)
-    torch.testing.assert_close(x.grad, x_ref.grad, **TOL)
-    torch.testing.assert_close(hal.weight.grad, ref.weight.grad, **TOL)
-    if ref.bias is not None:
-        torch.testing.assert_close(hal.bias.grad, ref.bias.grad, **TOL)
+    assert_forward_and_gradients_match(ref, hal, torch.randn(2, 3, 9, 8), TOL)
 
 
 def test_channels_last_input_and_no_grad():
@@ -64,15 +56,7 @@ def test_channels_last_input_and_no_grad():
 
 def test_sgd_step_matches():
     ref, hal = twins(2, 3, 3, padding=1)
-    x, target = torch.randn(4, 2, 5, 5), torch.randn(4, 3, 5, 5)
-    for module in (ref, hal):
-        optimizer = torch.optim.SGD(module.parameters(), lr=0.05)
-        for _ in range(2):
-            optimizer.zero_grad()
-            nn.functional.mse_loss(module(x), target).backward()
-            optimizer.step()
-    torch.testing.assert_close(hal.weight, ref.weight, **TOL)
-    torch.testing.assert_close(hal.bias, ref.bias, **TOL)
+    assert_sgd_steps_match(ref, hal, torch.randn(4, 2, 5, 5), torch.randn(4, 3, 5, 5), steps=2, tol=TOL, lr=0.05)
 
 
 def test_groups_are_refused_with_a_clear_error():

@@ -5,6 +5,8 @@ from torch import nn
 
 from halkit.torch import HALLayerNorm
 
+from twin_checks import assert_forward_and_gradients_match
+
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
@@ -34,16 +36,7 @@ def test_is_a_drop_in_for_nn_layer_norm():
 @pytest.mark.parametrize("x_shape", [(10,), (4, 10), (2, 3, 10)], ids=str)
 def test_forward_and_all_gradients_match(x_shape, kwargs):
     ref, hal = twins(10, **kwargs)
-    x = (3 * torch.randn(x_shape) + 1).requires_grad_()
-    x_ref = x.detach().clone().requires_grad_()
-    y, y_ref = hal(x), ref(x_ref)
-    torch.testing.assert_close(y, y_ref, **TOL)
-    grad_out = torch.randn_like(y)
-    y.backward(grad_out)
-    y_ref.backward(grad_out)
-    torch.testing.assert_close(x.grad, x_ref.grad, **TOL)
-    for p_hal, p_ref in zip(hal.parameters(), ref.parameters()):
-        torch.testing.assert_close(p_hal.grad, p_ref.grad, **TOL)
+    assert_forward_and_gradients_match(ref, hal, 3 * torch.randn(x_shape) + 1, TOL)
 
 
 def test_non_contiguous_input():

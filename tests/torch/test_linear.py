@@ -6,6 +6,8 @@ from torch import nn
 import halkit
 from halkit.torch import HALLinear
 
+from twin_checks import assert_forward_and_gradients_match, assert_sgd_steps_match
+
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
@@ -45,18 +47,7 @@ def test_initialisation_matches_nn_linear():
 def test_forward_and_all_gradients_match(x_shape, bias):
     in_features = x_shape[-1]
     ref, hal = twins(in_features, 12, bias=bias)
-    x = torch.randn(x_shape, requires_grad=True)
-    x_ref = x.detach().clone().requires_grad_()
-    grad_out = torch.randn(*x_shape[:-1], 12)
-
-    y, y_ref = hal(x), ref(x_ref)
-    torch.testing.assert_close(y, y_ref, **TOL)
-    y.backward(grad_out)
-    y_ref.backward(grad_out)
-    torch.testing.assert_close(x.grad, x_ref.grad, **TOL)
-    torch.testing.assert_close(hal.weight.grad, ref.weight.grad, **TOL)
-    if bias:
-        torch.testing.assert_close(hal.bias.grad, ref.bias.grad, **TOL)
+    assert_forward_and_gradients_match(ref, hal, torch.randn(x_shape), TOL)
 
 
 def test_gradient_for_bias_only():
@@ -130,15 +121,7 @@ def test_state_dict_round_trip():
 
 def test_sgd_step_matches():
     ref, hal = twins(8, 4)
-    x, target = torch.randn(16, 8), torch.randn(16, 4)
-    for module in (ref, hal):
-        optimizer = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9)
-        for _ in range(3):
-            optimizer.zero_grad()
-            nn.functional.mse_loss(module(x), target).backward()
-            optimizer.step()
-    torch.testing.assert_close(hal.weight, ref.weight, **TOL)
-    torch.testing.assert_close(hal.bias, ref.bias, **TOL)
+    assert_sgd_steps_match(ref, hal, torch.randn(16, 8), torch.randn(16, 4), steps=3, tol=TOL, lr=0.1, momentum=0.9)
 
 
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
