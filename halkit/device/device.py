@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 from halkit import hal
 
-from .engines import EngineSchedule
+from halkit.hal.schedule import EngineSchedule
 from .errors import DeviceError
 from .memory import Allocator, Buffer, PinnedBuffer
 from .spec import DeviceSpec, preset

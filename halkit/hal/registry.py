@@ -1,9 +1,10 @@
-"""Which backends exist, which one runs the ops, and how many threads native kernels use.
+"""Which drivers exist, which one runs the ops, and how many threads host kernels use.
 
-Backends are found by name. The two shipped ones are built in; any other
-package adds one through the ``halkit.backends`` entry-point group
-(``name = "module:BackendClass"``), so a new device is one file plus one line
-of packaging metadata and nothing above the HAL changes.
+Drivers are found by name (users call them backends: ``hal.use("mock")``).
+The host drivers are built in; any other package adds one through the
+``halkit.backends`` entry-point group (``name = "module:DriverClass"``), or at
+run time with ``register_backend``, so a new device is one file plus one line
+and nothing above the HAL changes.
 
 Selection is per thread: ``use(name)`` changes the calling thread's backend
 (as a plain call, or restored on exit as a context manager); every thread
@@ -17,41 +18,49 @@ import os
 import threading
 from importlib.metadata import entry_points
 
-from .backend import Backend
+from .driver import Driver
 from .errors import BackendUnavailableError
+from .threads import check_num_threads, threads_from_env
 
 ENTRY_POINT_GROUP = "halkit.backends"
 
 # name -> "module:Class"; imported only when first asked for.
 _specs: dict[str, str] = {
-    "numpy": "halkit.hal.builtin.numpy_reference:NumpyBackend",
-    "native": "halkit.hal.builtin.native:NativeBackend",
+    "numpy": "halkit.hal.builtin.numpy_reference:NumpyDriver",
+    "native": "halkit.hal.builtin.native:NativeDriver",
 }
-_instances: dict[str, Backend] = {}
+_instances: dict[str, Driver] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded
 _lock = threading.RLock()
 _discovered = False
 
 
 class _Selection(threading.local):
-    backend: Backend | None = None  # this thread's choice; None = the process default
+    backend: Driver | None = None  # this thread's choice; None = the process default
 
 
 _local = _Selection()
-_default: Backend | None = None
+_default: Driver | None = None
 _num_threads: int | None = None
 
 
-def register_backend(name: str, spec: str) -> None:
-    """Make backend ``name`` available, given as ``"module:Class"`` (imported lazily)."""
+def register_backend(name: str, spec) -> None:
+    """Make driver ``name`` available: ``spec`` is ``"module:Class"`` (imported lazily), a Driver subclass, or
+    a ready Driver instance (e.g. one connected to a remote server)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"backend name must be a non-empty string, got {name!r}")
-    if ":" not in spec:
-        raise ValueError(f"backend spec must look like 'module:Class', got {spec!r}")
+    if not (isinstance(spec, Driver) or (isinstance(spec, type) and issubclass(spec, Driver))
+            or (isinstance(spec, str) and ":" in spec)):
+        raise ValueError(f"backend spec must be 'module:Class', a halkit.hal.Driver subclass or instance, got {spec!r}")
     with _lock:
+        old = _instances.pop(name, None)
         _specs[name] = spec
-        _instances.pop(name, None)
         _failures.pop(name, None)
+        if isinstance(spec, Driver):
+            _instances[name] = spec
+            spec.set_num_threads(get_num_threads())
+    if old is not None and old is not spec and _default is not old:
+        old.close()
 
 
 def _discover() -> None:
@@ -64,7 +73,7 @@ def _discover() -> None:
         _discovered = True
 
 
-def _load(name: str) -> Backend:
+def _load(name: str) -> Driver:
     _discover()
     with _lock:
         if name in _instances:
@@ -77,9 +86,12 @@ def _load(name: str) -> Backend:
             )
         if name in _failures:
             raise BackendUnavailableError(f"backend {name!r} is unavailable: {_failures[name]}")
-        module_name, _, class_name = _specs[name].partition(":")
+        spec = _specs[name]
         try:
-            backend = getattr(importlib.import_module(module_name), class_name)()
+            if isinstance(spec, str):
+                module_name, _, class_name = spec.partition(":")
+                spec = getattr(importlib.import_module(module_name), class_name)
+            backend = spec()
         except Exception as exc:  # any import/constructor failure makes the backend unavailable
             _failures[name] = str(exc) if isinstance(exc, BackendUnavailableError) else f"{type(exc).__name__}: {exc}"
             raise BackendUnavailableError(f"backend {name!r} is unavailable: {_failures[name]}") from exc
@@ -88,9 +100,14 @@ def _load(name: str) -> Backend:
         return backend
 
 
-def get_backend(name: str) -> Backend:
-    """The backend object called ``name``; raises BackendUnavailableError saying why if it cannot load."""
+def get_backend(name: str) -> Driver:
+    """The driver called ``name``; raises BackendUnavailableError saying why if it cannot load."""
     return _load(name)
+
+
+def reference() -> Driver:
+    """The numpy driver: the reference semantics, and where host fallbacks run."""
+    return _load("numpy")
 
 
 def backends() -> list[str]:
@@ -121,7 +138,7 @@ def refresh() -> None:
     importlib.invalidate_caches()
 
 
-def _default_backend() -> Backend:
+def _default_backend() -> Driver:
     global _default
     if _default is None:
         wanted = os.environ.get("HALKIT_BACKEND", "").strip()
@@ -138,8 +155,8 @@ def _default_backend() -> Backend:
     return _default
 
 
-def active() -> Backend:
-    """The backend that runs ops on the calling thread."""
+def active() -> Driver:
+    """The driver that runs ops on the calling thread."""
     return _local.backend or _default or _default_backend()
 
 
@@ -161,42 +178,42 @@ class use:
         self._previous = _local.backend
         _local.backend = backend
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Driver:
         return _local.backend
 
     def __exit__(self, *exc_info) -> None:
         _local.backend = self._previous
 
 
-def _threads_from_env() -> int:
-    raw = os.environ.get("HALKIT_NUM_THREADS", "").strip()
-    if not raw:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        return _check_threads(int(raw))
-    except ValueError as exc:
-        raise ValueError(f"HALKIT_NUM_THREADS={raw!r} is not a positive integer: unset it or set e.g. 2") from exc
-
-
-def _check_threads(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"num_threads must be a positive int, got {n!r}")
-    return n
-
-
 def set_num_threads(n: int) -> None:
-    """Threads the native kernels use (process-wide, like torch.set_num_threads)."""
+    """Threads host kernels use (process-wide, like torch.set_num_threads); 1 to MAX_THREADS."""
     global _num_threads
-    n = _check_threads(n)
+    n = check_num_threads(n)
     with _lock:
+        previous = get_num_threads()
+        try:
+            for backend in _instances.values():
+                backend.set_num_threads(n)
+        except Exception:
+            for backend in _instances.values():  # leave every pool as it was, so get_num_threads() stays true
+                backend.set_num_threads(previous)
+            raise
         _num_threads = n
-        for backend in _instances.values():
-            backend.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Threads the native kernels use: set_num_threads, else $HALKIT_NUM_THREADS, else the usable cores."""
+    """Threads host kernels use: set_num_threads, else $HALKIT_NUM_THREADS, else the usable cores."""
     global _num_threads
     if _num_threads is None:
-        _num_threads = _threads_from_env()
+        _num_threads = threads_from_env()
     return _num_threads
+
+
+def _reset_lock_in_child() -> None:
+    # A fork while another thread held the lock (e.g. inside set_num_threads) would leave the child's
+    # copy locked forever; the child has only the forking thread, so a fresh lock is correct.
+    global _lock
+    _lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_reset_lock_in_child)

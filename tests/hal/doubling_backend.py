@@ -1,8 +1,8 @@
-"""A toy third-party backend used to prove that a new backend is one file: relu doubles its output."""
-from halkit.hal.builtin.numpy_reference import NumpyBackend
+"""A toy third-party driver used to prove that a new backend is one file: relu doubles its output."""
+from halkit.hal.builtin.numpy_reference import NumpyDriver
 
 
-class DoublingBackend(NumpyBackend):
+class DoublingDriver(NumpyDriver):
     name = "doubling"
 
     def relu(self, x):

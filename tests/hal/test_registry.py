@@ -18,7 +18,7 @@ def run_python(code: str, **env) -> subprocess.CompletedProcess:
 
 def test_numpy_is_always_available_and_listed_first():
     assert hal.backends()[0] == "numpy"
-    assert isinstance(hal.get_backend("numpy"), hal.Backend)
+    assert isinstance(hal.get_backend("numpy"), hal.Driver)
 
 
 def test_use_as_context_manager_nests_and_restores():
@@ -90,7 +90,7 @@ def test_unbuilt_native_backend_says_how_to_build():
 
 
 def test_register_backend_plugs_in_a_new_device_without_touching_callers():
-    hal.register_backend("doubling", "tests.hal.doubling_backend:DoublingBackend")
+    hal.register_backend("doubling", "tests.hal.doubling_backend:DoublingDriver")
     try:
         with hal.use("doubling"):
             np.testing.assert_array_equal(hal.relu(np.array([-1.0, 2.0], np.float32)), [0.0, 4.0])
@@ -105,17 +105,33 @@ def test_num_threads_set_get_and_validation():
     try:
         hal.set_num_threads(1)
         assert hal.get_num_threads() == 1
-        for bad in (0, -2, 1.5, "2", True):
-            with pytest.raises(ValueError, match="num_threads must be a positive int"):
+        for bad in (0, -2, 1.5, "2", True, hal.MAX_THREADS + 1, 5000):
+            with pytest.raises(ValueError, match=f"num_threads must be an int from 1 to {hal.MAX_THREADS}"):
                 hal.set_num_threads(bad)
+            assert hal.get_num_threads() == 1  # a refused value changes nothing
     finally:
         hal.set_num_threads(before)
 
 
-def test_num_threads_env_var():
+def test_absurd_thread_count_before_native_loads_is_refused_and_changes_nothing():
+    out = run_python(
+        "import halkit.hal as h\n"
+        "try:\n    h.set_num_threads(2000)\nexcept ValueError as e:\n    print('refused:', e)\n"
+        "import numpy as np; a = np.ones((4, 4), np.float32)\n"
+        "print(h.backends(), h.get_num_threads(), h.matmul(a, a)[0, 0])")
+    assert "refused: num_threads must be an int from 1 to" in out.stdout, out.stderr
+    assert out.stdout.strip().endswith(f"{hal.usable_cores()} 4.0"), out.stdout
+
+
+@pytest.mark.parametrize("value", ["lots", "2000", "0"])
+def test_num_threads_env_var(value):
     assert run_python("import halkit.hal as h; print(h.get_num_threads())", HALKIT_NUM_THREADS="1").stdout.strip() == "1"
-    bad = run_python("import halkit.hal as h; h.get_num_threads()", HALKIT_NUM_THREADS="lots")
-    assert bad.returncode != 0 and "HALKIT_NUM_THREADS='lots'" in bad.stderr
+    # A bad value warns once, names the variable, and falls back to the usable cores: ops keep working.
+    bad = run_python("import numpy as np, halkit.hal as h; a = np.ones((2, 2), np.float32)\n"
+                     "print(h.get_num_threads(), h.matmul(a, a)[0, 0], h.backends()[0])", HALKIT_NUM_THREADS=value)
+    assert bad.returncode == 0, bad.stderr
+    assert f"HALKIT_NUM_THREADS={value!r} is not an int from 1 to {hal.MAX_THREADS}" in bad.stderr
+    assert bad.stdout.split() == [str(hal.usable_cores()), "2.0", "numpy"]
 
 
 def test_thread_count_does_not_change_results(on_backend, rng):

@@ -1,12 +1,18 @@
-"""The native backend: the C++ kernels of ``halkit._native`` (built by ``python -m halkit.build``).
+"""The native driver: the C++ kernels of ``halkit._native`` (built by ``python -m halkit.build``).
 
 Each method hands the already-validated arrays straight to C++ (zero copy),
-which releases the GIL while its multi-threaded kernel runs.
+which releases the GIL while its multi-threaded kernel runs. Ops without a
+C++ kernel yet are inherited from the numpy reference driver — still host
+memory, so no transfer — and listed by :func:`NativeDriver.reference_ops`.
 """
 from __future__ import annotations
 
-from ..backend import Backend
+import numpy as np
+
 from ..errors import BackendUnavailableError
+from ..im2col import im2col
+from ..opset import conv_output_size
+from .numpy_reference import NumpyDriver
 
 try:
     from halkit import _native
@@ -20,11 +26,28 @@ except ImportError as exc:  # not built yet, or built for another Python
 _ACTIVATION_CODE = {None: 0, "relu": 1, "gelu": 2}
 
 
-class NativeBackend(Backend):
+class NativeDriver(NumpyDriver):
     name = "native"
 
-    def gemm(self, a, b, trans_a, trans_b, bias, activation):
+    def gemm(self, a, b, bias=None, trans_a=False, trans_b=False, activation=None):
         return _native.gemm(a, b, trans_a, trans_b, bias, _ACTIVATION_CODE[activation])
+
+    def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+        """Per group: im2col (NumPy) + one native GEMM with the bias fused in."""
+        n, out_c = x.shape[0], w.shape[0]
+        out_h, out_w = (conv_output_size(s, k, st, p, d)
+                        for s, k, st, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
+        per_in, per_out = x.shape[1] // groups, out_c // groups
+        y = np.empty((n, out_c, out_h, out_w), x.dtype)
+        for g in range(groups):
+            # im2col's reshape may be a strided view: the GEMM takes dense operands only.
+            cols = np.ascontiguousarray(im2col(x[:, g * per_in:(g + 1) * per_in], w.shape[2:], stride, padding,
+                                               dilation))
+            weights = np.ascontiguousarray(w[g * per_out:(g + 1) * per_out].reshape(per_out, -1))
+            group_bias = None if bias is None else np.ascontiguousarray(bias[g * per_out:(g + 1) * per_out])
+            rows = _native.gemm(cols, weights, False, True, group_bias, 0)
+            y[:, g * per_out:(g + 1) * per_out] = rows.reshape(n, out_h, out_w, per_out).transpose(0, 3, 1, 2)
+        return y
 
     def relu(self, x):
         return _native.relu(x)
@@ -41,11 +64,11 @@ class NativeBackend(Backend):
     def softmax(self, x):
         return _native.softmax(x)
 
-    def layer_norm(self, x, weight, bias, eps):
+    def layer_norm(self, x, weight=None, bias=None, eps=1e-5):
         return _native.layer_norm(x, weight, bias, eps)
 
-    def add(self, a, b):
-        return _native.add(a, b)
+    def add(self, a, b, alpha=1.0):
+        return _native.add(a, b) if alpha == 1 else super().add(a, b, alpha)
 
     def mul(self, a, b):
         return _native.mul(a, b)
@@ -58,6 +81,13 @@ class NativeBackend(Backend):
 
     def set_num_threads(self, n):
         _native.set_num_threads(n)
+
+    @classmethod
+    def reference_ops(cls) -> list[str]:
+        """Ops this driver runs with the inherited NumPy reference kernel rather than C++."""
+        from ..opset import OPS
+
+        return sorted(op for op in OPS if getattr(cls, op) is getattr(NumpyDriver, op))
 
     @staticmethod
     def info() -> dict:

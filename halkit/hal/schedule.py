@@ -1,4 +1,8 @@
-"""The modelled hardware engines a command occupies: one compute engine and one copy engine per link direction.
+"""THE scheduler of modelled time: the engines a command occupies (compute, and one copy engine per link direction).
+
+The mock device places every command it runs here, and the graph compiler
+places the commands a compiled call will issue here too, so a compile
+report's modelled time and the device trace come from one algorithm.
 
 Streams are independent queues, but the hardware under them is shared: two
 host→device copies on different streams cannot both use the link at full
@@ -37,6 +41,20 @@ class EngineSchedule:
             starts.insert(i, start)
             ends.insert(i, start + duration)
             return start, start + duration
+
+    def forget_before(self, time: float) -> None:
+        """Drop the intervals that end at or before ``time``: no command can be placed before it any more
+        (callers pass a lower bound of every future ready time), so memory stays bounded on long runs."""
+        with self._lock:
+            for engine in ENGINES:
+                keep = bisect.bisect_right(self._ends[engine], time)
+                if keep:
+                    del self._starts[engine][:keep]
+                    del self._ends[engine][:keep]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(ends) for ends in self._ends.values())
 
     def busy_until(self) -> float:
         with self._lock:
