@@ -1,4 +1,4 @@
-"""The MLP forward on the mock device, overlap on two streams, knob sweeps and plots."""
+"""The MLP forward on the mock device, overlap on two streams, knob sweeps (their plots: tests/workbench)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import halkit.device as hd
-from halkit.device import plots
 from halkit.device.workloads import mlp_forward, mlp_parameters, mlp_reference, sweep
 
 pytestmark = pytest.mark.timeout(120)
@@ -64,31 +63,3 @@ def test_sweep_latency_falls_with_link_bandwidth(mlp):
     assert array_rows[0]["compute_busy"] > array_rows[1]["compute_busy"]
     with pytest.raises(ValueError, match="streams"):
         mlp_forward(hd.Device("edge-npu"), x, params, streams=3)
-
-
-def test_plots_draw(mlp, tmp_path):
-    x, params = mlp
-    with hd.Device("tpu-v1") as device:
-        run = mlp_forward(device, x, params)
-        ax = plots.plot_timeline(device.trace)
-        assert len(ax.patches) >= 10
-        plots.plot_timeline(run.records, clock="real")
-        ax = plots.plot_roofline(device.spec, run.records)
-        assert len(ax.lines) >= 2 + len(params)
-    ax = plots.plot_sweep([{"knob": "k", "value": v, "streams": 1, "latency": v * 1e-6} for v in (1, 2)])
-    ax.figure.savefig(tmp_path / "sweep.png")
-    import matplotlib.pyplot as plt
-    plt.close("all")
-
-
-def test_explorer_point_runs_and_draws(mlp):
-    import matplotlib.pyplot as plt
-
-    from halkit.device.explorer import codesign_explorer, explore
-    x, params = mlp
-    base = hd.preset("tpu-v1")
-    fast_link = explore(base, x, params, link_scale=8, array=64, dataflow="os")
-    slow_link = explore(base, x, params, link_scale=1 / 8, array=64, dataflow="os", streams=1)
-    assert fast_link.latency < slow_link.latency
-    assert codesign_explorer(base, x, params).children  # builds the widget tree and draws once
-    plt.close("all")

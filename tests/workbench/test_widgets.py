@@ -1,7 +1,11 @@
-"""The dashboards' compute, driven headless (no browser): runs, merges, exports, errors, training."""
+"""The dashboards' compute, driven headless (no browser): runs, merges, dtype cases, busy state, errors, training."""
+import numpy as np
 import pytest
 
+import halkit.device as hd
 from halkit import bench, training, widgets
+from halkit.device.workloads import mlp_parameters
+from halkit.widgets import benchmark as benchmark_module
 
 
 @pytest.fixture
@@ -16,7 +20,8 @@ def test_run_fills_plot_and_table(dashboard):
     results = dashboard.run()
     assert {r["backend"] for r in results} == {"numpy", "torch"}
     assert bytes(dashboard.plot.value[:4]) == b"\x89PNG"
-    assert "<table>" in dashboard.table.value and "8x16x16" in dashboard.table.value
+    assert "<table>" in dashboard.table.value and "8×16×16" in dashboard.table.value
+    assert "spread" in dashboard.table.value
     assert "done" in dashboard.status.value
 
 
@@ -27,6 +32,43 @@ def test_runs_accumulate_and_a_rerun_replaces_its_rows(dashboard):
     dashboard.run()
     shapes = [(r["m"], r["backend"]) for r in dashboard.results]
     assert sorted(shapes) == [(8, "numpy"), (8, "torch"), (32, "numpy"), (32, "torch")]
+
+
+def test_float64_is_a_case_of_its_own_and_keeps_the_float32_peak(dashboard):
+    dashboard.run()
+    float32_peak = dashboard.peaks[(1, "float32")]
+    dashboard.dtype.value = "float64"
+    dashboard.run()
+    assert sorted((r["dtype"], r["backend"]) for r in dashboard.results) == [
+        ("float32", "numpy"), ("float32", "torch"), ("float64", "numpy"), ("float64", "torch")]
+    assert set(dashboard.peaks) == {(1, "float32"), (1, "float64")}
+    assert dashboard.peaks[(1, "float32")] == float32_peak  # not replaced by the float64 run's peak
+    assert "float32: " in dashboard.table.value and "float64: " in dashboard.table.value  # one peak line each
+
+
+def test_buttons_are_disabled_while_a_run_is_in_progress(dashboard, monkeypatch):
+    seen = []
+    real_run = bench.run
+
+    def observed_run(**kwargs):
+        seen.append({b.description: b.disabled for b in (dashboard.run_button, dashboard.export_button,
+                                                         dashboard.clear_button)})
+        return real_run(**kwargs)
+
+    monkeypatch.setattr(benchmark_module.bench, "run", observed_run)
+    assert not dashboard.run_button.disabled
+    dashboard.run_button.click()
+    assert seen == [{"Run": True, "Export CSV": True, "Clear": True}]
+    assert not any(b.disabled for b in (dashboard.run_button, dashboard.export_button, dashboard.clear_button))
+
+
+def test_a_failed_run_enables_the_buttons_again(dashboard, monkeypatch):
+    def failing_run(**kwargs):
+        raise RuntimeError("backend crashed")
+
+    monkeypatch.setattr(benchmark_module.bench, "run", failing_run)
+    dashboard.run_button.click()
+    assert "backend crashed" in dashboard.status.value and not dashboard.run_button.disabled
 
 
 def test_a_control_change_reruns_when_asked(dashboard):
@@ -47,9 +89,27 @@ def test_a_failing_run_is_shown_not_raised(dashboard):
     assert "UnknownBackendError" in dashboard.status.value
 
 
-def test_training_dashboard_trains_and_draws():
+def test_training_dashboard_trains_draws_and_is_busy_meanwhile():
     d = widgets.training_dashboard(training.load_digits(), variants=("torch",), epochs=2)
+    busy = []
+    d.progress.observe(lambda change: busy.append(d.train_button.disabled), names="value")
     trainers = d.train()
+    assert busy and all(busy) and not d.train_button.disabled
     assert d.progress.value == d.progress.max == 2 and d.progress.bar_style == "success"
     assert len(trainers["torch"].history) == 2 and bytes(d.plot.value[:4]) == b"\x89PNG"
-    assert "torch: epoch 2" in d.status.value
+    assert "torch: epoch 2" in d.status.value and "median step" in d.table.value
+
+
+def test_codesign_explorer_point_and_widget():
+    x = np.random.default_rng(0).standard_normal((8, 32)).astype(np.float32)
+    params, base = mlp_parameters((32, 32, 32, 10)), hd.preset("tpu-v1")
+    fast_link, fig = widgets.explore(base, x, params, link_scale=8, array=64, dataflow="os")
+    slow_link, _ = widgets.explore(base, x, params, link_scale=1 / 8, array=64, dataflow="os", streams=1)
+    assert fast_link.latency < slow_link.latency and "64×64 os" in fig.axes[0].get_title()
+    explorer = widgets.codesign_explorer(base, x, params)
+    link = explorer.children[0].children[0]
+    plot = explorer.children[-1]
+    assert link.description == "link bandwidth ×" and bytes(plot.value[:4]) == b"\x89PNG"
+    before = bytes(plot.value)
+    link.value = 4.0  # a slider move redraws
+    assert bytes(plot.value) != before

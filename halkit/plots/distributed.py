@@ -1,13 +1,12 @@
-"""Plots for distributed runs: loss curves and per-rank throughput."""
-
+"""Distributed runs (``halkit.distributed.experiments``): loss curves and per-rank throughput."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+from .figure import Figure, subplots
 
 
-def plot_runs(runs: dict[int, dict]):
+def plot_runs(runs: dict[int, dict]) -> Figure:
     """Left: loss per step for each worker count. Right: samples/s of every rank."""
-    fig, (loss_ax, speed_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (loss_ax, speed_ax) = subplots(1, 2, figsize=(11, 4))
     for workers, metrics in sorted(runs.items()):
         style = "-" if workers == min(runs) else "--"  # dashed over solid: overlap shows
         loss_ax.plot(metrics["losses"], style, label=f"{workers} worker(s)")
@@ -23,5 +22,4 @@ def plot_runs(runs: dict[int, dict]):
     speed_ax.bar(labels, speeds, color=colors)
     speed_ax.set(ylabel="samples / s (per rank)", title="Per-rank throughput")
     speed_ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
     return fig

@@ -1,26 +1,21 @@
-"""Pictures of a compiled graph: the partitioned graph as swim lanes, and the modelled timeline."""
+"""Pictures of a compiled graph (``halkit.runtime``'s report): the partitioned graph as swim lanes, and the
+modelled timeline."""
 from __future__ import annotations
+
+from matplotlib.patches import Patch
+
+from .figure import Figure, axes_for
 
 LANE_COLORS = {"host": "#8C8C8C", "h2d": "#4C72B0", "device": "#C44E52", "d2h": "#55A868"}
 PARTITION_COLORS = ("#C44E52", "#DD8452", "#8172B2", "#937860", "#DA8BC3", "#CCB974", "#64B5CD")
 
 
-def _axes(ax, figsize):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def plot_partitions(graph_report, ax=None, show_layout: bool = False):
+def plot_partitions(graph_report, ax=None, show_layout: bool = False) -> Figure:
     """The graph's call nodes in execution order, HAL partitions (one colour each) on the upper lane and
     torch's CPU nodes on the lower one; a line joins consecutive nodes, so every CPU↔HAL hop shows."""
-    from matplotlib.patches import Patch
-
     placements = [p for p in graph_report.placements
                   if show_layout or not p.reason.startswith(("layout", "glue"))]
-    ax = _axes(ax, (max(6, 0.35 * len(placements)), 2.8))
+    ax = axes_for(ax, (max(6, 0.35 * len(placements)), 2.8))
     names = sorted({p.where for p in placements if p.where != "cpu"})
     color = {name: PARTITION_COLORS[i % len(PARTITION_COLORS)] for i, name in enumerate(names)}
     color["cpu"] = LANE_COLORS["host"]
@@ -37,12 +32,12 @@ def plot_partitions(graph_report, ax=None, show_layout: bool = False):
     ax.set_title(f"{graph_report.kind} graph: {len(placements)} nodes in execution order")
     ax.legend(handles=[Patch(color=c, label=n) for n, c in color.items()], fontsize=7, loc="upper right",
               ncol=len(color))
-    return ax
+    return ax.figure
 
 
-def plot_timeline(graph_report, ax=None):
+def plot_timeline(graph_report, ax=None) -> Figure:
     """Gantt chart of the modelled call: host ops, uploads, device partitions, downloads (µs)."""
-    ax = _axes(ax, (10, 2.4))
+    ax = axes_for(ax, (10, 2.4))
     lanes = [lane for lane in LANE_COLORS if any(s.lane == lane for s in graph_report.timeline)]
     for span in graph_report.timeline:
         y = lanes.index(span.lane)
@@ -55,4 +50,4 @@ def plot_timeline(graph_report, ax=None):
     ax.invert_yaxis()
     ax.set_xlabel("modelled time (µs)")
     ax.set_title(f"{graph_report.kind} on {graph_report.device}: {graph_report.modelled_s * 1e6:.1f} µs modelled")
-    return ax
+    return ax.figure

@@ -1,0 +1,49 @@
+"""Training histories (``halkit.training``'s per-epoch dicts) as curves and as a table."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from .bench import colour
+from .figure import Figure, subplots
+from .table import Table
+from .units import duration
+
+
+def training_figure(histories: dict[str, list[dict]], epochs: int | None = None) -> Figure:
+    """Train loss (log), test accuracy and median epoch time, one line or bar per variant."""
+    fig, (ax_loss, ax_acc, ax_time) = subplots(1, 3, figsize=(11, 3.3))
+    for i, (name, history) in enumerate(histories.items()):
+        epochs_done = [h["epoch"] for h in history]
+        style = dict(color=colour(name, i), marker=".", lw=1.5, ls=("-", "--", ":")[i % 3], label=name)
+        ax_loss.plot(epochs_done, [h["loss"] for h in history], **style)
+        ax_acc.plot(epochs_done, [100 * h["test_accuracy"] for h in history], **style)
+        median_epoch = np.median([h["epoch_s"] for h in history]) * 1e3 if history else 0
+        ax_time.bar(i, median_epoch, color=colour(name, i))
+    ax_loss.set_yscale("log")
+    ax_loss.set_title("train loss")
+    ax_acc.set_title("test accuracy (%)")
+    ax_acc.axhline(95, color="k", lw=0.8, ls=":")
+    ax_time.set_title("median epoch time (ms)")
+    ax_time.set_xticks(range(len(histories)), list(histories))
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs:
+            ax.set_xlim(0.5, epochs + 0.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def training_table(histories: dict[str, list[dict]]) -> Table:
+    """Per variant: epochs, last loss, test accuracy, median epoch and step time."""
+    rows = []
+    for variant, history in histories.items():
+        if history:
+            last = history[-1]
+            rows.append((variant, last["epoch"], f"{last['loss']:.4f}", f"{100 * last['test_accuracy']:.1f}%",
+                         duration(float(np.median([h["epoch_s"] for h in history]))),
+                         duration(float(np.median([h["step_s"] for h in history])))))
+    columns = ("variant", "epochs", "last loss", "test accuracy", "median epoch", "median step")
+    return Table(columns, rows, numeric=columns[1:])
