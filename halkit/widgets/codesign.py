@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from halkit import plots
-from halkit.device import Device, DeviceSpec
-from halkit.device.workloads import mlp_forward
 
 from .common import report_errors
 
@@ -17,12 +15,16 @@ from .common import report_errors
 LINK_SCALE = dict(base=2, min=-4, max=6, step=1)
 
 
-def explore(base: DeviceSpec, x: np.ndarray, params, *, link_scale: float = 1.0, array: int | None = None,
+def explore(base, x: np.ndarray, params, *, link_scale: float = 1.0, array: int | None = None,
             dataflow: str | None = None, streams: int = 2, weights_resident: bool = False, ax=None):
     """One point of the design space: run the MLP forward on ``base`` with the knobs changed, draw its timeline.
 
-    Returns ``(run, figure)``: the forward's result (latency, records) and the timeline figure.
+    ``base`` is a ``halkit.device.DeviceSpec``. Returns ``(run, figure)``: the forward's result (latency,
+    records) and the timeline figure.
     """
+    from halkit.device import Device  # the mock device loads only when the explorer is used
+    from halkit.device.workloads import mlp_forward
+
     spec = base.replace(link_bandwidth=base.link_bandwidth * link_scale)
     if array is not None or dataflow is not None:
         current = spec.systolic.rows if spec.systolic else 32
@@ -36,7 +38,7 @@ def explore(base: DeviceSpec, x: np.ndarray, params, *, link_scale: float = 1.0,
     return run, plots.device.plot_timeline(run.records, ax=ax, title=title)
 
 
-def codesign_explorer(base: DeviceSpec, x: np.ndarray, params):
+def codesign_explorer(base, x: np.ndarray, params):
     """Sliders for link bandwidth (× the base), array size, dataflow, streams and weight residency."""
     import ipywidgets as W
 
