@@ -1,11 +1,11 @@
 """halkit.plots: every figure shows itself in Jupyter, cases are grouped by dtype, units read well."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
-import halkit.device as hd
 from halkit import plots
-from halkit.device.workloads import mlp_forward, mlp_parameters
 from halkit.plots import device as device_plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -18,14 +18,28 @@ def _row(backend, dtype="float32", threads=1, median=1e-3, spread=1.1, **extra):
             "gflops": 2 * m * n * k / median / 1e9, "pct_peak": 50.0, "vs_numpy": None, "vs_torch": None, **extra}
 
 
+def _command(index, stream, kind, name, start, end, nbytes=0, flops=0.0, bound=None):
+    """A trace record as halkit.device's Trace.to_dicts() gives it (the real clock runs 10x the model's)."""
+    return {"index": index, "stream": stream, "kind": kind, "name": name, "nbytes": nbytes, "flops": flops,
+            "bound": bound, "engine": None if kind in ("record", "wait") else kind, "status": "ok",
+            "real_start": 10 * start, "real_end": 10 * end, "model_start": start, "model_end": end}
+
+
 @pytest.fixture(scope="module")
 def mlp_run():
-    x = np.random.default_rng(0).standard_normal((8, 32)).astype(np.float32)
-    params = mlp_parameters((32, 32, 32, 10))
-    with hd.Device("tpu-v1") as device:
-        run = mlp_forward(device, x, params)
-        trace = device.trace
-    return device, run, trace
+    """A two-stream, three-layer forward: uploads on 'copy', GEMMs on 'compute', a download, an event wait."""
+    records = [_command(0, "copy", "h2d", "upload w1", 0, 20e-6, nbytes=65_536)]
+    for layer in range(3):
+        t = 20e-6 * (layer + 1)
+        records += [_command(len(records), "copy", "h2d", f"upload w{layer + 2}", t, t + 20e-6, nbytes=65_536),
+                    _command(len(records) + 1, "compute", "wait", "wait", t, t),
+                    _command(len(records) + 2, "compute", "kernel", f"gemm{layer + 1}", t, t + 15e-6,
+                             nbytes=70_000, flops=2 * 64 * 128 * 128, bound=("memory", "compute")[layer % 2])]
+    records.append(_command(len(records), "compute", "d2h", "download", 80e-6, 82e-6, nbytes=2_560))
+    spec = SimpleNamespace(name="test-npu", peak=lambda dtype: 4e12, systolic=None, memory_bandwidth=1e11,
+                           launch_overhead=2e-6)
+    kernels = [r for r in records if r["kind"] == "kernel"]
+    return spec, SimpleNamespace(records=records, kernels=kernels), records
 
 
 def _every_figure(mlp_run):
@@ -35,7 +49,7 @@ def _every_figure(mlp_run):
     yield "training_figure", plots.training_figure(
         {"torch": [{"epoch": 1, "loss": 1.0, "test_accuracy": 0.5, "epoch_s": 0.1, "step_s": 0.01}]}, 1)
     yield "plot_timeline", device_plots.plot_timeline(trace)
-    yield "plot_roofline", device_plots.plot_roofline(device.spec, run.records)
+    yield "plot_roofline", device_plots.plot_roofline(device, run.records)
     yield "plot_sweep", device_plots.plot_sweep([{"knob": "k", "value": v, "streams": 1, "latency": v * 1e-6}
                                                  for v in (1, 2, 4)])
     yield "plot_runs", plots.distributed.plot_runs(
@@ -63,11 +77,28 @@ def test_a_plot_draws_on_the_axes_it_is_given(mlp_run):
 
 
 def test_device_plots_draw_every_command_and_kernel(mlp_run):
-    device, run, trace = mlp_run
-    assert len(device_plots.plot_timeline(trace).axes[0].patches) >= 10  # 3 layers: uploads, GEMMs, download
-    assert device_plots.plot_timeline(run.records, clock="real").axes[0].patches
-    roofline = device_plots.plot_roofline(device.spec, run.records).axes[0]
-    assert len(roofline.lines) >= 2 + len(run.kernels)  # the roof's two lines and a point per kernel
+    spec, run, trace = mlp_run
+    timeline = device_plots.plot_timeline(trace).axes[0]
+    assert len(timeline.patches) == 8  # 4 uploads, 3 GEMMs, 1 download; the zero-length wait is not drawn
+    assert [t.get_text() for t in timeline.get_yticklabels()] == ["copy", "compute"]
+    assert [t.get_text() for t in timeline.get_legend().get_texts()] == ["h2d", "kernel", "d2h"]
+    assert timeline.get_xlim()[1] >= 82  # µs
+    assert device_plots.plot_timeline(run.records, clock="real").axes[0].get_xlim()[1] >= 820
+    roofline = device_plots.plot_roofline(spec, run.records).axes[0]
+    assert len(roofline.lines) == 1 + len(run.kernels)  # the roof and a point per kernel
+
+
+def test_device_plots_read_a_real_device_trace():
+    import halkit.device as hd
+    from halkit.device.workloads import mlp_forward, mlp_parameters
+
+    x = np.random.default_rng(0).standard_normal((8, 32)).astype(np.float32)
+    with hd.Device("tpu-v1") as device:
+        run = mlp_forward(device, x, mlp_parameters((32, 32, 32, 10)))
+        fig = device_plots.plot_timeline(device.trace)
+        roofline = device_plots.plot_roofline(device.spec, run.records)
+        table = device_plots.trace_table(device.trace)
+    assert len(fig.axes[0].patches) >= 7 and len(roofline.axes[0].lines) >= 2 + 3 and len(table) >= 7
 
 
 def test_float32_and_float64_are_separate_cases_each_with_its_own_peak():
