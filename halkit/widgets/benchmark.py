@@ -53,6 +53,7 @@ class BenchmarkDashboard:
                                    continuous_update=False)
         self.dtype = W.Dropdown(options=["float32", "float64"], value="float32", description="dtype",
                                 layout=W.Layout(width="200px"))
+        self.dtype.add_class("halkit-dtype")
         self.auto = W.Checkbox(value=run_on_change, description="re-run when a control changes", indent=False)
         button = dict(layout=W.Layout(width="auto", flex="0 0 auto"))
         self.run_button = W.Button(description="Run", button_style="primary", icon="play", **button)

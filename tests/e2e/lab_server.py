@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from halkit.bench import idle_threads
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +37,7 @@ class LabServer:
         state = workdir / "jupyter-state"
         env = {
             **os.environ,
+            **idle_threads.QUIET,  # idle BLAS/OpenMP threads sleep, as under `make lab`
             "HALKIT_FAST": "1",  # the notebooks' CI mode
             "JUPYTER_CONFIG_DIR": str(state / "config"),
             "JUPYTER_DATA_DIR": str(state / "data"),  # extensions still come from sys.prefix/share/jupyter
