@@ -177,7 +177,8 @@ def to_device(array, device=None) -> DeviceArray:
         raise TypeError(f"array has dtype {array.dtype}; device {driver.name!r} holds {dtypes} (and int64 "
                         f"indices): use array.astype(np.float32)")
     out = empty(array.shape, array.dtype, driver)
-    driver.copy_in(out, np.ascontiguousarray(array), current_stream_handle(driver))
+    # reshape: ascontiguousarray turns a 0-D array into shape (1,), and copy_in takes equal shapes only
+    driver.copy_in(out, np.ascontiguousarray(array).reshape(array.shape), current_stream_handle(driver))
     return out
 
 

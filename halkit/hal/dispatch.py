@@ -95,7 +95,7 @@ def launch(driver, op: str, outputs, inputs, params: dict, stream) -> None:
     driver.synchronize(stream)
     results = getattr(registry.reference(), op)(*host_inputs, **params)
     for out, result in zip(outputs, results if isinstance(results, tuple) else (results,)):
-        driver.copy_in(out, np.ascontiguousarray(result, dtype=out.dtype), stream)
+        driver.copy_in(out, np.ascontiguousarray(result, dtype=out.dtype).reshape(out.shape), stream)  # 0-D stays 0-D
 
 
 def _download(x, driver, stream):
