@@ -8,7 +8,6 @@ the NumPy arrays' memory).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,13 +16,15 @@ import torch.nn.functional as F
 
 from halkit import hal
 
-from .timing import Sampler
+from .timing import Sampler, loop_sampler
 
 TORCH = "torch"
 
 #: op name -> what it computes, for the table legend and --help.
 OPS = {
     "matmul": "C = A @ B (GEMM)",
+    "linear": "x @ W.T, the nn.Linear weight layout, no bias (hal.linear(x, w); torch: F.linear): "
+              "compare with matmul at the same shape",
     "linear_fused": "relu(x @ W.T + b) in one call (hal.linear(..., activation='relu'); torch: relu(F.linear))",
     "linear_unfused": "matmul -> add_bias -> relu as three calls (torch: relu(x @ W.T + b))",
     "overhead": "1x1x1 matmul: the per-call cost of getting into and out of a backend",
@@ -52,8 +53,11 @@ class Case:
         return 2 * self.m * self.n * self.k
 
 
-def sweep(quick: bool = False, ops=("matmul", "linear_fused", "linear_unfused", "overhead")) -> list[Case]:
-    """The standard sweep: square 64..2048, skinny M=1/8/32 x 1024^2, the MLP layers; --quick keeps a few."""
+def sweep(quick: bool = False, ops=tuple(OPS)) -> list[Case]:
+    """The standard sweep: square 64..2048, skinny M=1/8/32 x 1024^2, the MLP layers; --quick keeps a few.
+
+    ``linear`` (x @ W.T) runs on the skinny and MLP shapes, where matmul runs too: the same shape in both layouts.
+    """
     unknown = set(ops) - set(OPS)
     if unknown:
         raise ValueError(f"unknown op(s) {sorted(unknown)}: choose from {list(OPS)}")
@@ -65,6 +69,9 @@ def sweep(quick: bool = False, ops=("matmul", "linear_fused", "linear_unfused", 
         cases += [Case("matmul", s, s, s, "square") for s in squares]
         cases += [Case("matmul", m, 1024, 1024, "skinny") for m in skinny]
         cases += [Case("matmul", *shape, "mlp") for shape in mlp]
+    if "linear" in ops:
+        cases += [Case("linear", m, 1024, 1024, "skinny") for m in skinny]
+        cases += [Case("linear", *shape, "mlp") for shape in mlp]
     for op in ("linear_fused", "linear_unfused"):
         if op in ops:
             cases += [Case(op, *shape, "mlp") for shape in mlp]
@@ -90,6 +97,8 @@ def _hal_call(op: str, arrays: dict[str, np.ndarray]):
         a, b = arrays["a"], arrays["b"]
         return lambda: hal.matmul(a, b)
     x, w, bias = arrays["x"], arrays["w"], arrays["bias"]
+    if op == "linear":
+        return lambda: hal.linear(x, w)
     if op == "linear_fused":
         return lambda: hal.linear(x, w, bias, activation="relu")
     return lambda: hal.relu(hal.add_bias(hal.matmul(x, w, trans_b=True), bias))
@@ -101,6 +110,8 @@ def _torch_call(op: str, arrays: dict[str, np.ndarray]):
         a, b = t["a"], t["b"]
         return lambda: torch.matmul(a, b)
     x, w, bias = t["x"], t["w"], t["bias"]
+    if op == "linear":
+        return lambda: F.linear(x, w)
     if op == "linear_fused":
         return lambda: torch.relu(F.linear(x, w, bias))
     return lambda: torch.relu(torch.matmul(x, w.T) + bias)
@@ -109,24 +120,5 @@ def _torch_call(op: str, arrays: dict[str, np.ndarray]):
 def sampler(case: Case, backend: str, arrays: dict[str, np.ndarray]) -> Sampler:
     """A sampler running ``case`` on ``backend`` n times: the backend is selected once per sample, not per call."""
     if backend == TORCH:
-        call = _torch_call(case.op, arrays)
-
-        def sample(n: int) -> float:
-            with torch.inference_mode():
-                start = time.perf_counter()
-                for _ in range(n):
-                    call()
-                return time.perf_counter() - start
-
-        return sample
-
-    call = _hal_call(case.op, arrays)
-
-    def sample(n: int) -> float:
-        with hal.use(backend):
-            start = time.perf_counter()
-            for _ in range(n):
-                call()
-            return time.perf_counter() - start
-
-    return sample
+        return loop_sampler(_torch_call(case.op, arrays), torch.inference_mode)
+    return loop_sampler(_hal_call(case.op, arrays), lambda: hal.use(backend))

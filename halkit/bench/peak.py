@@ -32,6 +32,24 @@ def _native_fma_kernel():
     return getattr(_native, "fma_peak", None)
 
 
+def fma_peak(threads: int = 1, seconds: float = 0.1, samples: int = 3) -> float:
+    """This machine's fp32 FMA ceiling in GFLOP/s on ``threads`` threads: best of ``samples`` runs of ``seconds``.
+
+    Raises RuntimeError (saying how to build it) when the native extension is not built.
+    """
+    kernel = _native_fma_kernel()
+    if kernel is None:
+        raise RuntimeError("the FMA peak is measured by the native extension, which is not built: "
+                           "run `python -m halkit.build` (or `halkit.build()` in a notebook)")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    if not seconds > 0 or isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"seconds must be > 0 and samples a positive int, got {seconds!r}, {samples!r}")
+    # A ceiling is the best of several samples: a single short one can land on a cold core
+    # (seen here: 62 instead of 116 GFLOP/s for one 50 ms sample at 1 thread).
+    return max(float(kernel(seconds, threads)) for _ in range(samples))
+
+
 def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) -> Peak:
     """The FMA peak at ``threads`` threads (the caller has pinned them); see the module docstring.
 
@@ -43,12 +61,9 @@ def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) 
 
 @functools.lru_cache(maxsize=None)
 def _measure_peak(threads: int, backends: tuple[str, ...], dtype: np.dtype, quick: bool) -> Peak:
-    kernel = _native_fma_kernel()
-    if kernel is not None and dtype == np.float32:
-        # A ceiling is the best of several samples: a single short one can land on a cold core
-        # (seen here: 62 instead of 116 GFLOP/s for one 50 ms sample at 1 thread).
-        best = max(float(kernel(0.05 if quick else 0.1, threads)) for _ in range(3))
-        return Peak(best, "measured: native FMA micro-kernel, best of 3, flops per thread-CPU-second")
+    if _native_fma_kernel() is not None and dtype == np.float32:
+        return Peak(fma_peak(threads, 0.05 if quick else 0.1),
+                    "measured: native FMA micro-kernel, best of 3, flops per thread-CPU-second")
     size = 512 if quick else 1536
     case = Case("matmul", size, size, size, "peak")
     arrays = operands(case, dtype)

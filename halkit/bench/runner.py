@@ -1,8 +1,6 @@
 """``run()``: the sweep behind ``python -m halkit.bench``, the notebooks and the dashboards."""
 from __future__ import annotations
 
-import os
-import platform
 import time
 
 import numpy as np
@@ -10,10 +8,11 @@ import torch
 
 from halkit import hal
 
-from . import idle_threads
+from . import idle_threads, machine
 from .cases import OPS, TORCH, Case, operands, sampler, sweep
+from .load import LoadMonitor
 from .peak import Peak, measure_peak
-from .results import Results
+from .results import Results, speedup, timing_fields
 from .threads import blas_description, pinned_threads
 from .timing import interleaved
 
@@ -48,7 +47,7 @@ def resolve_backends(requested=None) -> tuple[list[str], list[str]]:
 
 def default_threads(quick: bool = False) -> list[int]:
     """1 thread and every usable core (just the cores with quick=True)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = hal.usable_cores()
     return [cores] if quick else sorted({1, cores})
 
 
@@ -72,15 +71,14 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
     names, notes = resolve_backends(backends)
     if idle_threads.missing() and max(threads) > 1:
         notes.append("idle BLAS/OpenMP threads spin into the next backend's time slot: multi-thread ratios are "
-                     "distorted; start Python with " + " ".join(f"{k}={v}" for k, v in idle_threads.QUIET.items())
-                     + " (python -m halkit.bench and make lab do)")
+                     "distorted; " + idle_threads.advice())
     cases = cases if cases is not None else _cases(shapes, ops, quick)
     if quick:
         notes.append("--quick: fewer rounds and shorter samples than the measurement rule "
                      "(>= 9 rounds of >= 0.1 s): a smoke test, not a measurement")
 
     peak_backends = [b for b in ("native", "numpy", TORCH) if b == TORCH or b in hal.backends()]
-    rows, peaks = [], {}
+    rows, peaks, load = [], {}, LoadMonitor()
     tasks = [(t, case) for t in threads for case in cases]
     bar = _progress(len(tasks) + len(threads), enabled=progress)
     for t in threads:
@@ -90,15 +88,23 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
             measured = []
             for case in cases:
                 bar.set_postfix_str(f"{case.op} {case.shape} x{t}")
-                measured += _measure(case, names, t, dtype, rounds, min_time)
+                with load.track():
+                    measured += _measure(case, names, t, dtype, rounds, min_time)
                 bar.update(1)
             peak = _at_least_observed(peak, measured)
             peaks[str(t)] = {"gflops": peak.gflops, "source": peak.source}
             for row in measured:
                 row["pct_peak"] = 100 * row["gflops"] / peak.gflops if peak.gflops else None
+                row["over_peak"] = row["pct_peak"] is not None and row["pct_peak"] > 100
             rows += measured
     bar.close()
+    over = [r for r in rows if r["over_peak"]]
+    if over:
+        notes.insert(0, f"MEASUREMENT ERROR: {len(over)} figure(s) above 100 % of the measured peak (marked !): "
+                        "physics forbids them, so some pool ran more threads than stated or the peak sample ran "
+                        "on a disturbed core; do not use them, re-run")
     meta = _meta(names, threads, dtype, rounds, min_time, peaks, notes)
+    meta["load"] = load.summary()
     return Results(rows, meta)
 
 
@@ -131,25 +137,24 @@ def _at_least_observed(peak: Peak, rows: list[dict]) -> Peak:
 def _measure(case: Case, backends, threads, dtype, rounds, min_time) -> list[dict]:
     arrays = operands(case, dtype)
     timings = interleaved({b: sampler(case, b, arrays) for b in backends}, rounds=rounds, min_time=min_time)
-    reference = {ref: timings[ref].median for ref in ("numpy", TORCH) if ref in timings}
     rows = []
     for backend, t in timings.items():
-        gflops = case.flops / t.median / 1e9
+        vs_numpy, numpy_significant = speedup(timings.get("numpy"), t)
+        vs_torch, torch_significant = speedup(timings.get(TORCH), t)
         rows.append({
             "op": case.op, "group": case.group, "m": case.m, "n": case.n, "k": case.k,
-            "backend": backend, "threads": threads, "dtype": str(dtype),
-            "median_s": t.median, "min_s": t.min, "max_s": t.max,
-            "rounds": len(t.samples), "calls_per_sample": t.calls_per_sample,
-            "gflops": gflops, "pct_peak": None,  # filled in once the run's peak is known
-            "vs_numpy": reference["numpy"] / t.median if "numpy" in reference else None,
-            "vs_torch": reference[TORCH] / t.median if TORCH in reference else None,
+            "backend": backend, "threads": threads, "dtype": str(dtype), **timing_fields(t),
+            "gflops": case.flops / t.median / 1e9,
+            "pct_peak": None, "over_peak": False,  # filled in once the run's peak is known
+            "vs_numpy": vs_numpy, "vs_numpy_significant": numpy_significant,
+            "vs_torch": vs_torch, "vs_torch_significant": torch_significant,
         })
     return rows
 
 
 def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
     meta = {
-        "machine": _machine(),
+        "machine": machine.describe(),
         "blas": f"numpy {np.__version__} on {blas_description()}",
         "numpy_backend": "numpy = halkit.hal's numpy backend (a @ b on the BLAS above) through the op API, "
                          "validation included",
@@ -169,16 +174,6 @@ def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
         info = hal.get_backend("native").info()
         meta["native"] = f"isa {info.get('isa')}, {info.get('compiler')}, {info.get('threading')}"
     return meta
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
 def _progress(total: int, enabled: bool):

@@ -1,0 +1,50 @@
+"""What one timed call of a model does: an inference forward, a forward+backward, or one SGD training step.
+
+Each builder returns a zero-argument callable for :func:`halkit.bench.compare` /
+``loop_sampler``; it returns the model's output so a caller can check it against
+a reference before timing.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def forward_step(model: nn.Module, *inputs):
+    """One forward under ``torch.no_grad()`` (inference latency)."""
+
+    def step():
+        with torch.no_grad():
+            return model(*inputs)
+
+    return step
+
+
+def backward_step(model: nn.Module, *inputs):
+    """Forward, then backward of ``output.sum()``: every parameter's (and any input's) gradient, accumulated."""
+
+    def step():
+        output = model(*inputs)
+        output.sum().backward()
+        return output
+
+    return step
+
+
+def training_step(model: nn.Module, inputs, target: torch.Tensor, lr: float = 1e-3):
+    """One training step: forward, MSE loss against ``target``, backward, ``torch.optim.SGD`` update.
+
+    ``inputs`` is one tensor or a tuple of them. Gradients are reset (set to None) at the start of each step,
+    so after a step ``p.grad`` holds that step's gradients.
+    """
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        output = model(*inputs)
+        nn.functional.mse_loss(output, target).backward()
+        optimizer.step()
+        return output
+
+    return step
