@@ -218,10 +218,10 @@ template <class T> void k_mul(const T* a, const T* b, T* y, long n) {
     map2(a, b, y, n, [](typename Vec<T>::V u, typename Vec<T>::V v) { return u * v; });
 }
 template <class T> void k_relu_bw(const T* g, const T* x, T* y, long n) {
-    // grad * (x > 0): NaN in x -> 0 * grad like numpy's grad * (x > 0); NaN grad propagates where x > 0.
+    // torch's threshold_backward: 0 where x <= 0 (even for a NaN/inf grad), grad elsewhere (NaN x keeps grad).
     map2(g, x, y, n, [](typename Vec<T>::V u, typename Vec<T>::V v) {
-        typename Vec<T>::V z = {}, one = z + T(1);
-        return u * (v > z ? one : z);
+        typename Vec<T>::V z = {};
+        return v <= z ? z : u;
     });
 }
 template <class T> void k_gelu_bw(const T* g, const T* x, T* y, long n) {

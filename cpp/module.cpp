@@ -543,7 +543,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("gelu", &unary<1>, py::arg("x").noconvert(), "exact (erf) GELU");
     m.def("add", &binary<0>, py::arg("a").noconvert(), py::arg("b").noconvert());
     m.def("mul", &binary<1>, py::arg("a").noconvert(), py::arg("b").noconvert());
-    m.def("relu_backward", &binary<2>, py::arg("grad").noconvert(), py::arg("x").noconvert(), "grad * (x > 0)");
+    m.def("relu_backward", &binary<2>, py::arg("grad").noconvert(), py::arg("x").noconvert(), "0 where x <= 0, else grad (torch threshold_backward)");
     m.def("gelu_backward", &binary<3>, py::arg("grad").noconvert(), py::arg("x").noconvert(),
           "grad * gelu'(x) (exact erf form)");
     m.def("add_bias", &add_bias, py::arg("x").noconvert(), py::arg("b").noconvert(), "x + b over the last axis");

@@ -265,7 +265,9 @@ def test_nan_inf_elementwise(dtype):
         np.testing.assert_allclose(native.gelu(x)[fin], gelu_ref(x)[fin], **EW[dtype])
     assert native.gelu(np.array([np.inf], dtype))[0] == np.inf
     g = np.full_like(x, 2.0)
-    np.testing.assert_array_equal(native.relu_backward(g, x), g * (x > 0))
+    # torch's threshold_backward: NaN x keeps the gradient, x <= 0 zeroes even a NaN/inf gradient
+    np.testing.assert_array_equal(native.relu_backward(g, x), np.where(x <= 0, 0, g))
+    np.testing.assert_array_equal(native.relu_backward(np.full_like(x, np.nan), x), np.where(x <= 0, 0, np.nan))
     np.testing.assert_array_equal(native.add(x, x), x + x)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(native.mul(x, x), x * x)
