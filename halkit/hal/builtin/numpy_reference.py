@@ -231,7 +231,7 @@ class NumpyDriver(HostDriver):
 
     def layer_norm_backward(self, grad, x, weight=None, eps=1e-5):
         rows = math.prod(x.shape[:-1])
-        g2, x2 = grad.reshape(rows, -1), x.reshape(rows, -1)
+        g2, x2 = grad.reshape(rows, x.shape[-1]), x.reshape(rows, x.shape[-1])  # not -1: ambiguous for 0 rows
         rstd = 1 / np.sqrt(x2.var(axis=-1, keepdims=True) + x.dtype.type(eps))
         x_hat = (x2 - x2.mean(axis=-1, keepdims=True)) * rstd
         g_hat = g2 if weight is None else g2 * weight
@@ -313,7 +313,8 @@ class NumpyDriver(HostDriver):
         share = grad / _avg_divisor(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
         n, c, h, w = x.shape
         oh, ow = grad.shape[2:]
-        padded = np.zeros((n, c, (oh - 1) * sh + kh + 2 * ph, (ow - 1) * sw + kw + 2 * pw), x.dtype)
+        # rows/columns past the last window (floor mode) get no gradient but must exist to be sliced out
+        padded = np.zeros((n, c, max((oh - 1) * sh + kh, h) + 2 * ph, max((ow - 1) * sw + kw, w) + 2 * pw), x.dtype)
         for i in range(kh):
             for j in range(kw):
                 padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += share
