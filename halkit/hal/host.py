@@ -18,7 +18,7 @@ import numpy as np
 from . import opset
 from .cost import host_spec
 from .driver import Capabilities, Driver
-from .errors import DeviceError
+from .errors import DeviceError, OutOfMemoryError
 
 
 class _Done:
@@ -65,12 +65,23 @@ class HostDriver(Driver):
         return caps
 
     def unsupported(self) -> dict:
-        """Conformance features this driver lacks, with the reason (none for a host driver by default)."""
-        return {}
+        """Conformance features this driver lacks, with the reason."""
+        why = ("host memory is reclaimed by the garbage collector: free() is a no-op, so a freed buffer "
+               "cannot be told from a live one")
+        return {"errors.use_after_free": why, "errors.double_free": why}
 
     # --- memory: NumPy arrays ------------------------------------------------------------------------
     def allocate(self, nbytes: int):
-        return np.empty(int(nbytes), np.uint8)
+        nbytes = int(nbytes)
+        if nbytes < 0:
+            raise ValueError(f"allocate: nbytes must be >= 0, got {nbytes}")
+        if nbytes > self.capabilities().memory_bytes:
+            raise OutOfMemoryError(f"{self.name}: {nbytes} bytes requested, the host has "
+                                   f"{self.capabilities().memory_bytes}")
+        try:
+            return np.empty(nbytes, np.uint8)
+        except MemoryError as exc:
+            raise OutOfMemoryError(f"{self.name}: the host could not provide {nbytes} bytes") from exc
 
     def free(self, buffer) -> None:
         """Host memory is freed by the garbage collector when the last view of it goes."""
@@ -94,6 +105,7 @@ class HostDriver(Driver):
         kernel = getattr(self, op, None)
         if kernel is None or op not in opset.OPS:
             raise DeviceError(f"driver {self.name!r} has no kernel for op {op!r}")
+        params = opset.check_launch(op, outputs, inputs, params)
         arrays = [None if x is None else [self.view(v) for v in x] if isinstance(x, list) else self.view(x)
                   for x in inputs]
         results = kernel(*arrays, **params)

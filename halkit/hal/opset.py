@@ -518,6 +518,20 @@ def infer(name: str, inputs, params: dict) -> tuple[list[Spec], dict]:
     return op.infer(specs, params), params
 
 
+def check_launch(name: str, outputs, inputs, params: dict) -> dict:
+    """Validate a launch as a driver receives it — a known op, its inputs, known params, and outputs of the
+    shapes and dtypes the op writes — and return the params with defaults filled in. Raises DeviceError for
+    an unknown op and ValueError naming the op otherwise, so a driver refuses a bad launch at the call."""
+    specs, params = infer(name, inputs, params)
+    if len(outputs) != len(specs):
+        raise ValueError(f"{name}: writes {len(specs)} output(s), got {len(outputs)}")
+    for i, (out, spec) in enumerate(zip(outputs, specs)):
+        if tuple(out.shape) != spec.shape or np.dtype(out.dtype) != spec.dtype:
+            raise ValueError(f"{name}: output {i} is {tuple(out.shape)} {np.dtype(out.dtype)}, but the op writes "
+                             f"{spec.shape} {spec.dtype}")
+    return params
+
+
 def work(name: str, inputs, outputs, params: dict) -> Work:
     """FLOPs and bytes of one launch (inputs/outputs: anything with .shape and .dtype)."""
     op = lookup(name)
