@@ -3,19 +3,19 @@
 Object model (after IREE's HAL and CUDA streams):
 
 * :class:`Device` — a DeviceSpec (cost model), an allocator with a capacity,
-  streams, hardware engines (modelled) and a Trace. ``devices()`` enumerates
-  the process's devices; ``get_device(i)`` picks one.
+  streams, hardware engines (modelled), a Trace and stats of what moved.
+  ``devices()`` enumerates the process's devices; ``get_device(i)`` picks one.
 * :class:`Buffer` — device memory the host cannot touch; :class:`PinnedBuffer` —
   page-locked host memory for asynchronous copies.
 * :class:`Stream` — an in-order command queue run by a worker thread: copies
-  (host↔device, device↔device), fill, kernel launch (the HAL primitives), host
-  functions; :class:`Event` — record / wait / synchronize / query / elapsed_time.
+  (host↔device, device↔device), fill, kernel launch (any op of the HAL op
+  set), host functions; :class:`Event` — record / wait / synchronize / query / elapsed_time.
 * :class:`DeviceSpec` — peak FLOP/s, bandwidths, latencies, SRAM, an optional
   systolic array (SCALE-Sim analytic GEMM cycles); presets cite their sources.
-* :class:`Trace` — one record per command, Chrome trace JSON, dicts; plots in
-  :mod:`halkit.device.plots`.
+* :class:`Trace` — one record per command and host span, Chrome trace JSON, dicts, a readable table.
+* :class:`MockDriver` — the device as a HAL driver ("mock"): ``halkit.hal.use("mock")``,
+  ``hal.to_device(x, "mock")``, ``HALKIT_BACKEND=mock`` run everything above the HAL on it.
 
-``halkit.hal.use("mock")`` runs the HAL op API on device 0 (see hal_backend).
 This package never imports torch.
 """
 from __future__ import annotations
@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 import threading
 
+from halkit.hal.errors import BufferFreedError, DeviceError, HostAccessError, OutOfMemoryError, StreamError
+
 from .device import Device
-from .errors import BufferFreedError, DeviceError, HostAccessError, OutOfMemoryError, StreamError
+from .driver import MockDriver
 from .memory import Buffer, PinnedBuffer
 from .spec import PRESETS, Cost, DeviceSpec, SystolicArray, preset, systolic_gemm_cycles
 from .stream import Event, Stream
@@ -53,13 +55,20 @@ def devices() -> list[Device]:
 def get_device(index: int = 0) -> Device:
     """Device ``index`` of ``devices()``."""
     found = devices()
-    if not 0 <= index < len(found):
-        raise DeviceError(f"no mock device {index}: there are {len(found)} ({[d.name for d in found]})")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(found):
+        raise DeviceError(f"no mock device {index!r}: there are {len(found)} ({[d.name for d in found]})")
     return found[index]
 
 
+def _reset_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_lock_in_child)
+
 __all__ = [
     "Device", "Buffer", "PinnedBuffer", "Stream", "Event", "DeviceSpec", "SystolicArray", "Cost", "Trace",
-    "TraceRecord", "PRESETS", "preset", "systolic_gemm_cycles", "devices", "get_device",
+    "TraceRecord", "PRESETS", "preset", "systolic_gemm_cycles", "devices", "get_device", "MockDriver",
     "DeviceError", "OutOfMemoryError", "BufferFreedError", "HostAccessError", "StreamError",
 ]

@@ -1,23 +1,38 @@
-"""The device trace: one record per command, exported as Chrome trace JSON (Perfetto, chrome://tracing) or plain dicts."""
+"""The device trace: one record per command, plus host-side spans, as Chrome trace JSON, dicts or a readable table.
+
+Device records come from the streams (one per command: copies, kernels,
+markers). Host spans (``with trace.host_span("forward"): ...``) add what the
+host was doing — an op, a training step — on a lane per host thread, so one
+Perfetto trace shows host ops above the device streams, copies and kernels
+they caused. A host span's modelled interval is the modelled host time at its
+entry and exit: the host's clock advances when it waits for the device, so a
+span that synchronises covers the device work it waited for.
+"""
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass
 
+#: the kind of a host span, and its lane's name (``host:<thread>`` for a thread other than the main one)
+HOST = "host"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)  # slots: a full trace holds many of these
 class TraceRecord:
     index: int  # issue order on the device
-    stream: str
-    kind: str  # h2d | d2h | d2d | fill | kernel | host_func | record | wait | sync
+    stream: str  # the stream's name, or "host" / "host:<thread>" for a host span
+    kind: str  # h2d | d2h | d2d | fill | kernel | host_func | record | wait | sync | host
     name: str
     nbytes: int
     flops: float
-    bound: str | None  # "compute" | "memory" (roofline) or None for markers
-    engine: str | None
+    bound: str | None  # "compute" | "memory" (roofline) or None for markers and host spans
+    engine: str | None  # "h2d" | "d2h" | "compute" | None (markers, host functions, host spans)
     status: str  # ok | failed | skipped (after a failure, until the error is reported)
     real_start: float  # seconds since the device was created (perf_counter)
     real_end: float
@@ -33,19 +48,52 @@ class TraceRecord:
         return self.real_end - self.real_start
 
 
-class Trace:
-    """Thread-safe, bounded record of what a device ran; keeps the newest ``capacity`` records."""
+def _standalone_clock():
+    counter, origin = itertools.count(), time.perf_counter()
+    return lambda: (next(counter), time.perf_counter() - origin, 0.0)
 
-    def __init__(self, device_name: str, capacity: int = 100_000):
+
+class Trace:
+    """Thread-safe, bounded record of what a device ran; keeps the newest ``capacity`` records.
+
+    ``clock()`` returns (next issue index, real seconds, modelled host seconds) for host spans; a Device
+    passes its own so spans interleave with its commands.
+    """
+
+    def __init__(self, device_name: str, capacity: int = 100_000, clock=None):
         self.device_name = device_name
         self.enabled = True
         self._records: collections.deque[TraceRecord] = collections.deque(maxlen=capacity)
         self._lock = threading.Lock()
+        self._clock = clock or _standalone_clock()
+
+    @property
+    def capacity(self) -> int:
+        return self._records.maxlen
 
     def add(self, record: TraceRecord) -> None:
         if self.enabled:
             with self._lock:
                 self._records.append(record)
+
+    @contextlib.contextmanager
+    def host_span(self, name: str):
+        """Record the enclosed host code as one span on the calling thread's host lane (nesting allowed)."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        thread = threading.current_thread()
+        lane = HOST if thread is threading.main_thread() else f"{HOST}:{thread.name}"
+        index, real_start, model_start = self._clock()
+        status = "ok"
+        try:
+            yield
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            _, real_end, model_end = self._clock()
+            self.add(TraceRecord(index, lane, HOST, name, 0, 0.0, None, None, status, real_start, real_end,
+                                 model_start, model_end))
 
     @property
     def records(self) -> list[TraceRecord]:
@@ -60,29 +108,40 @@ class Trace:
             self._records.clear()
 
     def to_dicts(self) -> list[dict]:
-        """One dict per command, in issue order: ready for pandas / matplotlib."""
+        """One dict per record, in issue order (seconds and bytes): ready for pandas / matplotlib."""
         return [dataclasses.asdict(r) | {"model_duration": r.model_duration} for r in self.records]
 
-    def to_chrome(self, clock: str = "model") -> dict:
-        """Chrome trace-event JSON object: one complete ("X") event per command, one thread per stream.
+    def table(self, limit: int | None = None, clock: str = "model"):
+        """The records in units a person reads (µs, MB, FLOP), one row per command; displays as HTML in Jupyter."""
+        from halkit.plots.device import trace_table  # the one table of a trace, with the other views
 
-        ``clock="model"`` lays the commands out on the cost model's time, ``"real"``
-        on the wall-clock time the mock actually spent.
+        return trace_table(self, limit=limit, clock=clock)
+
+    def to_chrome(self, clock: str = "model") -> dict:
+        """Chrome trace-event JSON object: one complete ("X") event per record.
+
+        The device is one process with a thread per stream; host spans are a second process ("host") with a
+        thread per host lane. ``clock="model"`` lays records out on the cost model's time, ``"real"`` on the
+        wall-clock time the mock actually spent.
         """
         if clock not in ("model", "real"):
             raise ValueError(f"clock must be 'model' or 'real', got {clock!r}")
         records = self.records
-        tids = {name: i for i, name in enumerate(dict.fromkeys(r.stream for r in records))}
+        lanes = {lane: i for i, lane in enumerate(dict.fromkeys((r.kind == HOST, r.stream) for r in records))}
         events = [
-            {"name": r.name, "cat": r.kind, "ph": "X", "pid": 0, "tid": tids[r.stream],
-             "ts": getattr(r, f"{clock}_start") * 1e6, "dur": (getattr(r, f"{clock}_end") - getattr(r, f"{clock}_start")) * 1e6,
+            {"name": r.name, "cat": r.kind, "ph": "X", "pid": int(r.kind == HOST), "tid": lanes[r.kind == HOST, r.stream],
+             "ts": getattr(r, f"{clock}_start") * 1e6,
+             "dur": (getattr(r, f"{clock}_end") - getattr(r, f"{clock}_start")) * 1e6,
              "args": {"bytes": r.nbytes, "flops": r.flops, "bound": r.bound, "engine": r.engine, "status": r.status,
                       "index": r.index}}
             for r in records
         ]
-        names = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": stream}}
-                 for stream, tid in tids.items()]
-        names.append({"name": "process_name", "ph": "M", "pid": 0, "args": {"name": f"{self.device_name} ({clock} time)"}})
+        names = [{"name": "thread_name", "ph": "M", "pid": int(is_host), "tid": tid, "args": {"name": stream}}
+                 for (is_host, stream), tid in lanes.items()]
+        names.append({"name": "process_name", "ph": "M", "pid": 0,
+                      "args": {"name": f"{self.device_name} ({clock} time)"}})
+        if any(is_host for is_host, _ in lanes):
+            names.append({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": f"host ({clock} time)"}})
         return {"traceEvents": events + names, "displayTimeUnit": "ns"}
 
     def save_chrome(self, path, clock: str = "model") -> str:
@@ -100,3 +159,12 @@ class Trace:
         for r in records:
             busy[r.engine] += r.model_duration
         return {"makespan": max(r.model_end for r in records) - min(r.model_start for r in records), "busy": dict(busy)}
+
+    def __repr__(self) -> str:
+        summary = self.summary()
+        return (f"<Trace of {self.device_name!r}: {len(self)} records, modelled makespan "
+                f"{summary['makespan'] * 1e6:.1f} µs; .table() to read it, .save_chrome(path) for Perfetto>")
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+

@@ -22,12 +22,13 @@ def simple_spec():
 
 
 @pytest.fixture
-def mock_backend():
-    """The mock HAL backend, registered here too in case the packaging entry point is not installed."""
+def mock():
+    """The "mock" driver, registered here too in case the package's entry point is not installed (a source tree
+    run without `pip install -e .`); test_driver.py checks the entry point itself."""
     try:
         return hal.get_backend("mock")
     except hal.BackendUnavailableError:
-        hal.register_backend("mock", "halkit.device.hal_backend:MockBackend")
+        hal.register_backend("mock", "halkit.device.driver:MockDriver")
         return hal.get_backend("mock")
 
 

@@ -133,7 +133,7 @@ def test_conv2d_runs_on_the_device_as_its_im2col_gemm(simple_spec):
         dx, dw, dy = device.to_device(x, s), device.to_device(w, s), device.alloc((2, 4, 6, 6))
         s.launch("conv2d", dy, dx, dw, stride=(1, 1), padding=(0, 0), dilation=(1, 1))
         y = device.to_host(dy, s)
-        with pytest.raises(hd.DeviceError, match="unknown"):
+        with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['strides'\]"):
             s.launch("conv2d", dy, dx, dw, strides=(1, 1))
     import halkit.hal as hal
     with hal.use("numpy"):
@@ -143,11 +143,43 @@ def test_conv2d_runs_on_the_device_as_its_im2col_gemm(simple_spec):
     assert conv.flops == 2 * m * k * n  # the im2col GEMM's FLOPs
 
 
-def test_unknown_kernel_and_parameters_are_refused(device):
+def test_unknown_ops_parameters_and_bad_arguments_are_refused_by_name(device):
     s, buf = device.stream(), device.alloc((2, 2))
-    with pytest.raises(hd.DeviceError, match="unknown kernel 'tanh'"):
-        s.launch("tanh", buf, buf)
-    with pytest.raises(hd.DeviceError, match="unknown"):
+    with pytest.raises(hd.DeviceError, match="unknown op 'tanhh'"):
+        s.launch("tanhh", buf, buf)
+    with pytest.raises(ValueError, match="unknown parameter"):
         s.launch("gemm", buf, buf, buf, activaton="relu")
-    with pytest.raises(hd.DeviceError, match="activation"):
+    with pytest.raises(ValueError, match="activation"):
         s.launch("gemm", buf, buf, buf, activation="tanh")
+    with pytest.raises(ValueError, match="gemm: a and b must be 2-D"):
+        s.launch("gemm", buf, device.alloc(4), buf)  # a 1-D buffer
+    with pytest.raises(TypeError, match="relu input 'x' must be a device Buffer or a DeviceArray"):
+        s.launch("relu", buf, np.ones((2, 2), np.float32))
+    with pytest.raises(hd.DeviceError, match="layer_norm_backward writes 3 output"):
+        s.launch("layer_norm_backward", buf, buf, buf)
+
+
+def test_every_op_of_the_op_set_launches_like_the_reference(device):
+    """Multi-output ops, variadic inputs, int64 indices and factories: the stream runs the whole op set."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    s = device.stream()
+    dx, dg = device.to_device(x, s), device.to_device(g, s)
+    outs = [device.alloc((3, 4)), device.alloc(4), device.alloc(4)]
+    s.launch("layer_norm_backward", outs, dg, dx, None, eps=1e-5)
+    cat = device.alloc((6, 4))
+    s.launch("cat", cat, [dx, dg], axis=0)
+    rows = device.alloc((2, 4))
+    s.launch("embedding", rows, dx, device.to_device(np.array([2, 0]), s))
+    normal = device.alloc((5,))
+    s.launch("random_normal", normal, shape=(5,), dtype="float32", seed=3)
+    import halkit.hal as hal
+
+    reference = hal.reference()
+    for got, want in zip(outs, reference.layer_norm_backward(g, x, None, eps=1e-5)):
+        np.testing.assert_allclose(device.to_host(got, s), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(device.to_host(cat, s), np.concatenate([x, g]))
+    np.testing.assert_array_equal(device.to_host(rows, s), x[[2, 0]])
+    np.testing.assert_array_equal(device.to_host(normal, s), reference.random_normal((5,), "float32", 3))
+    assert [r.name for r in _records(device, "kernel")] == ["layer_norm_backward", "cat", "embedding",
+                                                             "random_normal"]

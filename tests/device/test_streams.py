@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import halkit.device as hd
-from halkit.hal.builtin.numpy_reference import NumpyBackend
+from halkit.hal.builtin.numpy_reference import NumpyDriver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,7 +99,7 @@ def test_two_streams_make_progress_together(device):
 
 
 def test_failing_kernel_poisons_its_stream_until_synchronize(simple_spec):
-    class Broken(NumpyBackend):
+    class Broken(NumpyDriver):
         def relu(self, x):
             raise FloatingPointError("kernel exploded")
     with hd.Device(simple_spec, kernel_backend=Broken()) as device:
