@@ -34,7 +34,7 @@ from . import device_pb2 as pb
 from .wire import (LOST_AFTER_S, MAX_MESSAGE_BYTES, PROTOCOL, TOKEN_METADATA, copy_in_frame, decode_error,
                    decode_spec, encode_value, frame, method, read_token)
 
-_BATCH_BYTES = 4 << 20  # copy data per message at most (the server takes up to MAX_MESSAGE_BYTES)
+_BATCH_BYTES = 1 << 20  # a message closes at 1 MiB: a copy chunk then goes alone, never copied into a join
 _OUTBOX = 32  # commands waiting for the link; at 1 MiB a chunk a faster caller waits with ≤ 32 MiB queued
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -198,15 +198,15 @@ def serve(host: str = "127.0.0.1", port: int = 0, driver: str = "native", token_
         reason = "in use?"
     if not bound:
         raise SystemExit(f"cannot listen on {address}:{port} ({reason})")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: from then on a signal means "stop"
+        signal.signal(sig, lambda signum, frame: stop.set())
     server.start()
     print(TOKEN_LINE.format(path=token_path), flush=True)
     print(READY_LINE.format(driver=local.name, address=f"{address}:{bound}"), flush=True)
     log.info("serving driver %r, %d bytes of device memory, at most %d sessions", local.name, memory.limit,
              max_sessions)
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stop.set())
     parent = os.getppid()
     while not stop.wait(0.5):
         if exit_with_parent and os.getppid() != parent:

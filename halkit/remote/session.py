@@ -38,6 +38,8 @@ MAX_STREAMS = 256  # per session: each is a worker thread
 KEEP_EVENTS = 4096  # completed events remembered per session (older ones are known to be complete)
 _POLL_S = 0.25  # how often a blocked thread looks whether its session has closed
 _HEARTBEAT = pb.Reply(heartbeat=pb.Heartbeat()).SerializeToString()
+_ANSWERED = frozenset({"allocate", "query", "sync", "ping"})  # commands whose sender waits for a Done
+_ON_A_STREAM = frozenset({"copy_in", "copy_out", "launch", "record", "wait"})
 
 
 class Memory:
@@ -175,11 +177,18 @@ class Session:
                 raise ValueError("empty command (no kind set)")
             getattr(self, f"_{kind}")(body)
         except Exception as exc:  # noqa: BLE001 - a malformed command fails alone; the session goes on
-            request = getattr(body, "request", 0)
-            if request:
-                self._done(request, exc)
-            else:
-                self._errors.append(exc)
+            self._refuse(kind, body, exc)
+
+    def _refuse(self, kind: str, body, exc: Exception) -> None:
+        """Report a command that could not even be queued where its outcome would have been reported."""
+        if kind in _ANSWERED and body.request:
+            self._done(body.request, exc)  # someone waits for this very reply
+        elif kind in _ON_A_STREAM and body.stream in self.streams:
+            def fail():  # in the stream's order, so its next synchronize reports it
+                raise exc
+            self.streams[body.stream].submit(kind, fail)
+        else:
+            self._errors.append(exc)
 
     def _allocate(self, c: pb.Allocate) -> None:
         with self._lock:  # against close(): memory reserved here is released there

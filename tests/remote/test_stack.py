@@ -1,0 +1,65 @@
+"""Everything above the HAL runs on the remote device unchanged: training, torch.compile, the benchmark."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import halkit
+from halkit import hal
+from halkit.remote import connect
+from halkit.training import load_digits, loss_gap, train_side_by_side
+
+
+@pytest.fixture
+def as_remote(server):
+    """The shared server registered as HAL device "remote" through halkit.remote.connect."""
+    driver = connect(server.address, server.token_file, probe_bytes=1 << 20)
+    yield driver
+    hal.register_backend("remote", "halkit.remote.driver:RemoteDriver")  # closes it, back to the entry point
+
+
+def test_digits_mlp_trains_on_remote_as_on_numpy(as_remote):
+    """Notebook 06's model and data: same loss curve (float32 rounding apart) and the same test accuracy."""
+    trainers = train_side_by_side(["numpy", "remote"], load_digits(), epochs=2)
+    numpy_run, remote_run = trainers["numpy"].history, trainers["remote"].history
+    assert loss_gap(remote_run, numpy_run) < 1e-5 and loss_gap(remote_run, numpy_run, "test_loss") < 1e-5
+    assert [h["test_accuracy"] for h in remote_run] == [h["test_accuracy"] for h in numpy_run]
+    assert remote_run[-1]["loss"] < 0.8 * remote_run[0]["loss"], "the model did not learn"
+
+
+def test_torch_compile_runs_partitions_on_remote(as_remote):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    x = torch.randn(32, 64)
+    with hal.use("remote"):
+        compiled, report = halkit.runtime.compile(model, (x,))
+        got = compiled(x)
+    torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    graph = report.graphs[0]
+    assert graph.device == "remote" and graph.partitions, str(report)
+
+
+@pytest.mark.xfail(strict=True, reason="halkit/runtime/devices.py still prices every backend but the mock as host "
+                                       "memory; the runtime rework (placement from capabilities()) fixes it")
+def test_placement_prices_the_measured_link(as_remote):
+    """A partition on the remote device is charged the transfers its measured link costs."""
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    x = torch.randn(32, 64)
+    with hal.use("remote"):
+        _, report = halkit.runtime.compile(model, (x,))
+    link = as_remote.capabilities().link
+    for part in report.graphs[0].partitions:
+        expected = 2 * link.latency + part.bytes_in / link.h2d_bandwidth + part.bytes_out / link.d2h_bandwidth
+        assert part.transfer_s == pytest.approx(expected, rel=0.5), str(report)
+
+
+def test_the_benchmark_selects_the_remote_device(server):
+    env = dict(os.environ, HALKIT_REMOTE=server.address, HALKIT_REMOTE_TOKEN_FILE=server.token_file)
+    done = subprocess.run([sys.executable, "-m", "halkit.bench", "--quick", "--no-save", "--no-progress",
+                           "--backends", "remote", "--shapes", "32x32x32"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert any(line.split()[3:4] == ["remote"] for line in done.stdout.splitlines() if line.startswith("matmul"))
