@@ -1,0 +1,2 @@
+"""The halkit kernels of aten ops, one module per family; importing this package registers them all."""
+from . import data, elementwise, linalg, nn, random, reductions  # noqa: F401
