@@ -99,9 +99,34 @@ def build(build_type: str = "Release", *, clean: bool = False, verbose: bool = F
     print(f"built {module}", flush=True)
     if "halkit._native" in sys.modules:
         print("note: halkit._native was already imported; restart Python to load the new build", flush=True)
+    _build_torch_device(build_type, clean=clean, verbose=verbose, compiler=compiler, cmake=cmake)
     from .hal import refresh
 
     refresh()  # let a process that saw 'not built' pick the new module up
+    return module
+
+
+def _build_torch_device(build_type: str, *, clean: bool, verbose: bool, compiler: str, cmake: str) -> Path:
+    """cpp/torch_device → halkit/torch/device/_C*.so: the C++ half of the torch device "halkit" (links torch)."""
+    try:
+        import torch.utils
+    except ImportError as exc:
+        raise BuildError(f"torch is not importable ({exc}): `pip install -e .`, then rebuild") from exc
+    source, output = SOURCE_DIR / "torch_device", PACKAGE_DIR / "torch" / "device"
+    build_dir = BUILD_ROOT / f"torch-device-{build_type.lower()}"
+    if clean and build_dir.exists():
+        shutil.rmtree(build_dir)
+    configure = [cmake, "-S", str(source), "-B", str(build_dir), f"-DCMAKE_BUILD_TYPE={build_type}",
+                 f"-DCMAKE_CXX_COMPILER={compiler}", f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+                 f"-DPython_EXECUTABLE={sys.executable}", f"-DHALKIT_TORCH_DEVICE_OUTPUT_DIR={output}"]
+    if shutil.which("ninja") and not (build_dir / "Makefile").exists():
+        configure += ["-G", "Ninja"]
+    _run(configure, "CMake configure (torch device)", verbose)
+    _run([cmake, "--build", str(build_dir), "--parallel", str(os.cpu_count() or 1)], "compile (torch device)", verbose)
+    module = output / f"_C{sysconfig.get_config_var('EXT_SUFFIX')}"
+    if not module.is_file():
+        raise BuildError(f"the torch device build finished but {module} is missing: check cpp/torch_device/CMakeLists.txt")
+    print(f"built {module}", flush=True)
     return module
 
 
