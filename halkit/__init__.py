@@ -17,6 +17,7 @@ _LAZY = {
     "HALConv2d": "halkit.torch",
     "HALLayerNorm": "halkit.torch",
     "convert": "halkit.torch",
+    "strict": "halkit.hal",  # halkit.strict(): a host fallback (HAL op or halkit-device torch op) raises
 }
 # subpackages reachable as attributes (halkit.runtime.compile(...)) without importing them by hand.
 _SUBPACKAGES = {"bench", "device", "distributed", "runtime", "torch", "widgets"}

@@ -6,7 +6,10 @@
 * ``torch.ops.halkit.*``: every HAL op as a torch.library operator with a fake
   kernel (and autograd for the forward ops), registered on import, for
   torch.compile, export and the graph compiler.
+* ``torch.device("halkit")``: the PrivateUse1 device whose tensors live in HAL
+  device memory (:mod:`halkit.torch.device`), registered on import once built.
 """
+from . import device  # noqa: F401  (registers torch.device("halkit") when its extension is built)
 from . import ops  # noqa: F401  (registers torch.ops.halkit.*)
 from .convert import convert
 from .functional import conv2d, layer_norm, linear
