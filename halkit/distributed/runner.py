@@ -71,10 +71,13 @@ def launch(
     """Run `script` on workers like `python -m halkit.launch` and wait for it.
 
     Output is echoed line by line as it comes (`echo=False` to silence) and
-    returned. Interrupting (Ctrl-C / kernel interrupt) or `timeout` stops the
-    launcher with SIGTERM, which stops every worker. `check=True` raises
-    LaunchError when the job fails.
+    returned. torch elastic's routine notices (its raw `W1201 ...` log lines)
+    are left out: `torch_log_level` defaults to "ERROR" here, so failures
+    still show; pass "WARNING" to see them all. Interrupting (Ctrl-C / kernel
+    interrupt) or `timeout` stops the launcher with SIGTERM, which stops every
+    worker. `check=True` raises LaunchError when the job fails.
     """
+    flags.setdefault("torch_log_level", "ERROR")
     command = launch_command(str(script), *script_args, **flags)
     child_env = {**os.environ, **(env or {})}
     # The child must import this same halkit, wherever the caller's cwd is.

@@ -80,6 +80,13 @@ class Jobs:
         """Every live process of this test's jobs (launchers, workers, their children)."""
         return tagged_processes(self.tag)
 
+    def wait_until_gone(self, grace: float = 10.0) -> list[psutil.Process]:
+        """Wait up to `grace` s for every process of this test's jobs to end; return those left."""
+        deadline = time.monotonic() + grace
+        while (left := self.alive()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return left
+
     @staticmethod
     def wait_for_files(paths, proc: subprocess.Popen, timeout: float = 30) -> None:
         """Wait until workers signal readiness by creating `paths`."""
@@ -108,7 +115,7 @@ def _tracked_jobs():
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    assert_no_orphans(jobs.tag)
+    assert_no_orphans(jobs)
 
 
 @pytest.fixture
@@ -122,10 +129,15 @@ def module_jobs():
     yield from _tracked_jobs()
 
 
-def assert_no_orphans(tag: str, grace: float = 10.0) -> None:
-    deadline = time.monotonic() + grace
-    while (left := tagged_processes(tag)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for proc in left:
+def assert_no_orphans(jobs: Jobs, grace: float = 10.0) -> None:
+    left = [(p, _describe(p)) for p in jobs.wait_until_gone(grace)]
+    for proc, _ in left:
         proc.kill()
-    assert not left, f"orphan processes survived the test: {[p.pid for p in left]}"
+    assert not left, f"orphan processes survived the test: {[d for _, d in left]}"
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {' '.join(proc.cmdline())}"
+    except psutil.Error:
+        return str(proc.pid)

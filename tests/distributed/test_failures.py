@@ -32,9 +32,14 @@ def test_signal_to_launcher_stops_hanging_workers_and_their_children(jobs, tmp_p
     assert f"got {sig.name}, stopped all workers" in output
 
 
-def test_workers_die_with_a_killed_launcher(jobs, tmp_path):
-    # SIGKILL gives the launcher no chance to clean up: the kernel must do it.
-    launcher = jobs.start("--nproc-per-node", "2", MISBEHAVE, "sleep", tmp_path)
+def test_workers_and_their_children_die_with_a_killed_launcher(jobs, tmp_path):
+    # SIGKILL gives the launcher no chance to clean up: the kernel kills the
+    # workers (PR_SET_PDEATHSIG), each worker's watcher stops its process group.
+    launcher = jobs.start("--nproc-per-node", "2", MISBEHAVE, "hang", tmp_path)
     jobs.wait_for_files([tmp_path / "ready.0", tmp_path / "ready.1"], launcher)
+    grandchildren = [p for p in jobs.alive() if "time.sleep(600)" in " ".join(p.cmdline())]
+    assert len(grandchildren) == 2
     launcher.kill()
     launcher.wait(10)
+    left = jobs.wait_until_gone(grace=10)
+    assert not left, [p.cmdline() for p in left]

@@ -1,11 +1,13 @@
 """What the launcher hands to torch's elastic agent — checked without starting workers."""
 
+import logging
 import os
 
 import pytest
 
 from halkit.distributed import launch_command
-from halkit.distributed.launcher import build_launch, threads_per_worker, usable_cores
+from halkit.distributed.launcher import build_launch, build_parser, threads_per_worker
+from halkit.hal.threads import MAX_THREADS, usable_cores
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,18 +74,59 @@ def test_user_thread_settings_win(monkeypatch):
     assert env["HALKIT_NUM_THREADS"] == "5"
 
 
+HAL_THREADS_RANGE = f"must be an int from 1 to {MAX_THREADS}"  # the HAL's own wording
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--hal-threads", "0", "train.py"], "--hal-threads must be >= 1"),
+        (["--hal-threads", "0", "train.py"], f"--hal-threads {HAL_THREADS_RANGE}"),
+        (["--hal-threads", "5000", "train.py"], f"--hal-threads {HAL_THREADS_RANGE}"),
         (["--hal-backend", "no-such-backend", "train.py"], "no-such-backend"),
+        (["--nproc-per-node", "0", "--hal-threads", "2", "train.py"], "--nproc-per-node must be >= 1"),
+        (["--nproc-per-node", "0", "train.py"], "--nproc-per-node must be >= 1"),
     ],
 )
-def test_bad_hal_flags_are_clear_errors(argv, message, capsys):
+def test_bad_flags_are_clear_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as stopped:
         build_launch(argv)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["5000", "lots"])
+def test_a_bad_thread_count_in_the_environment_is_refused_up_front(value, monkeypatch, capsys):
+    monkeypatch.setenv("HALKIT_NUM_THREADS", value)
+    with pytest.raises(SystemExit):
+        build_launch(["--nproc-per-node", "2", "train.py"])
+    assert f"HALKIT_NUM_THREADS {HAL_THREADS_RANGE}" in capsys.readouterr().err
+
+
+def test_help_leads_with_halkit_flags_and_two_examples():
+    text = build_parser().format_help()
+    lines = text.splitlines()
+    assert lines[0] == "usage: python -m halkit.launch [halkit flags] [torchrun flags] SCRIPT [SCRIPT ARGS...]"
+    examples = [line.strip() for line in lines if line.strip().startswith("python -m halkit.launch")]
+    assert len(examples) == 2
+    # halkit's flags, then torchrun's, each under a heading that says whose they are
+    order = [text.index(s) for s in ("examples:", "halkit flags:", "--hal-threads", "--torch-log-level",
+                                     "torchrun flags (torch.distributed.run, unchanged):", "--nnodes")]
+    assert order == sorted(order)
+    assert text.index("--hal-backend") < 40 * 80  # within the first screen or so, not after 160 lines
+
+
+def test_torch_log_level_quiets_elastic_loggers_but_keeps_errors():
+    agent = logging.getLogger("torch.distributed.elastic.agent.server.api")  # sets its own level
+    workers = logging.getLogger("torch.distributed.elastic.multiprocessing.api")  # inherits
+    saved = [(lg, lg.level) for lg in (agent, workers, logging.getLogger("torch.distributed.elastic"))]
+    try:
+        build_launch(["--torch-log-level", "error", "train.py"])
+        for logger in (agent, workers):
+            assert not logger.isEnabledFor(logging.WARNING)
+            assert logger.isEnabledFor(logging.ERROR)
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 def test_launch_command_maps_keywords_to_torchrun_flags():

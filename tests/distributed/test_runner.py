@@ -1,5 +1,6 @@
 """`halkit.distributed.launch()` — the notebook entry: failures raise, timeouts stop everything."""
 
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,11 @@ def test_uncaught_exception_raises_with_rank_and_root_cause_traceback(jobs, tmp_
     assert "rank      : 1" in root_cause
     assert "ValueError: injected failure on rank 1" in root_cause
     assert "misbehave.py" in root_cause  # the traceback reaches into the user's script
+    # torch elastic's routine notices (raw "W1201 12:00:00.000 pid file:line] ..." lines) are
+    # left out; its error lines and the failure report stay.
+    lines = failed.value.result.output.splitlines()
+    assert not [line for line in lines if re.match(r"[WI]\d{4} ", line)]
+    assert [line for line in lines if re.match(r"E\d{4} .*failed \(exitcode: 1\)", line)]
 
 
 def test_timeout_stops_the_launcher_and_its_workers(jobs, tmp_path):

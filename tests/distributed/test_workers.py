@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from halkit.distributed.launcher import usable_cores
+from halkit.hal.threads import usable_cores
 
 REPORT_WORKER = Path(__file__).parent / "scripts" / "report_worker.py"
 pytestmark = pytest.mark.timeout(90)
