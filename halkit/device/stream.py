@@ -49,6 +49,7 @@ from .trace import TraceRecord
 
 _STOP = object()
 _MARKER = Cost(0.0)
+_PLANS = 1024  # launch signatures a stream remembers (see Stream._plan)
 
 
 class _Region(NamedTuple):
@@ -186,6 +187,7 @@ class Stream:
         self._failure: _Failure | None = None
         self._last: _Fence | None = None
         self._worker: threading.Thread | None = None  # started with the first command
+        self._plans: dict = {}
 
     # --- commands -------------------------------------------------------------
     def copy_to_device(self, dst, src) -> None:
@@ -267,15 +269,7 @@ class Stream:
         outputs = [self._region(f"{op} output {i}", o) for i, o in enumerate(outs)]
         bound = opset.bind_inputs(definition, inputs)
         args = [self._regions(f"{op} input {name!r}", x) for name, x in bound.items()]
-        specs, params = opset.infer(op, args, params)
-        if len(specs) != len(outputs):
-            raise DeviceError(f"{op} writes {len(specs)} output(s), got {len(outputs)}")
-        for i, (spec, region) in enumerate(zip(specs, outputs)):
-            if spec.shape != region.shape:
-                raise DeviceError(f"{op}: size mismatch: output {i} is {region.shape}, the result is {spec.shape}")
-            if spec.dtype != region.dtype:
-                raise DeviceError(f"{op}: dtype mismatch: output {i} is {region.dtype}, the result is {spec.dtype}")
-        cost = self.device.spec.op_cost(op, args, outputs, params)
+        params, cost = self._plan(op, args, outputs, params)
         kernel = getattr(self.device.kernel_backend, op)
         used = [r.buffer for r in outputs] + [r.buffer for x in args for r in (x if isinstance(x, list) else [x])
                                                    if r is not None]
@@ -365,6 +359,26 @@ class Stream:
             return [self._region(f"{what}[{i}]", v) for i, v in enumerate(x)]
         return self._region(what, x)
 
+    def _plan(self, op: str, args, outputs, params: dict):
+        """(complete params, modelled cost) of a launch. The checks and the cost model are pure functions of the
+        op, the shapes, dtypes and params, so each signature is worked out once (a bounded memo)."""
+        key = (op, _signature(args), _signature(outputs), repr(sorted(params.items())))
+        plan = self._plans.get(key)
+        if plan is None:
+            specs, params = opset.infer(op, args, params)
+            if len(specs) != len(outputs):
+                raise DeviceError(f"{op} writes {len(specs)} output(s), got {len(outputs)}")
+            for i, (spec, region) in enumerate(zip(specs, outputs)):
+                if spec.shape != region.shape:
+                    raise DeviceError(f"{op}: size mismatch: output {i} is {region.shape}, the result is {spec.shape}")
+                if spec.dtype != region.dtype:
+                    raise DeviceError(f"{op}: dtype mismatch: output {i} is {region.dtype}, the result is {spec.dtype}")
+            plan = params, self.device.spec.op_cost(op, args, outputs, params)
+            if len(self._plans) >= _PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
     def _enqueue(self, cmd: _Command) -> _Fence:
         allocator = self.device.allocator
         with self._lock:
@@ -452,6 +466,11 @@ class Stream:
                 for buf in cmd.buffers:
                     self.device.allocator.release_use(buf)
                 cmd.fence.abandon(self._clock, failure)
+
+
+def _signature(regions) -> tuple:
+    return tuple(None if r is None else _signature(r) if isinstance(r, list) else (r.shape, r.dtype.str)
+                 for r in regions)
 
 
 def _views(x):

@@ -181,6 +181,64 @@ def test_interpreter_exits_with_devices_left_open():
     assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
 
 
+def test_a_host_function_that_frees_a_buffer_used_later_neither_deadlocks_nor_corrupts(device):
+    """The free is stream-ordered: the fill and copy issued before it still run on the buffer, later uses raise."""
+    s, gate = device.stream(), threading.Event()
+    buf = device.alloc(4)
+    s.host_func(lambda: gate.wait(10))
+    s.host_func(buf.free, name="free")  # runs on the worker, with the two commands below still queued
+    s.fill(buf, 3.0)
+    back = device.alloc_pinned(4)
+    s.copy_to_host(back, buf)
+    gate.set()
+    s.synchronize(timeout=10)
+    np.testing.assert_array_equal(back.array, [3, 3, 3, 3])
+    assert device.memory_stats()["used"] == 0
+    with pytest.raises(hd.BufferFreedError, match="use after free"):
+        s.fill(buf, 1.0)
+
+
+def test_a_host_function_waiting_for_its_own_stream_raises_instead_of_hanging(device):
+    s = device.stream()
+    buf = device.alloc(4)
+    s.host_func(lambda: s.synchronize(), name="sync inside")
+    with pytest.raises(hd.StreamError, match="waited for stream .* queued behind it on the same stream"):
+        s.synchronize(timeout=10)
+    s.host_func(lambda: s.copy_to_host(np.empty(4, np.float32), buf), name="blocking copy inside")
+    with pytest.raises(hd.StreamError, match="waited for copy_to_host queued behind it"):
+        s.synchronize(timeout=10)
+    s.host_func(device.close, name="close inside")
+    with pytest.raises(hd.StreamError, match="cannot be closed from one of its own streams"):
+        s.synchronize(timeout=10)
+    s.fill(buf, 1.0)  # reported: the stream works again
+    s.synchronize(timeout=10)
+
+
+def test_the_interpreter_exits_after_a_host_function_freed_a_queued_buffer():
+    code = ("import halkit.device as hd\n"
+            "d = hd.Device('edge-npu'); s = d.stream(); b = d.alloc(4)\n"
+            "s.host_func(b.free); s.fill(b, 1.0)\n"
+            "print('done')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
+
+
+def test_bad_arguments_to_stream_commands_name_the_argument(device):
+    s, buf = device.stream(), device.alloc((2, 2))
+    with pytest.raises(TypeError, match=r"copy_to_device source \(src\) must be a NumPy array or a PinnedBuffer, got list"):
+        s.copy_to_device(buf, [[1, 2], [3, 4]])
+    with pytest.raises(TypeError, match=r"copy_to_host destination \(dst\) must be a NumPy array .* got list"):
+        s.copy_to_host([0, 0, 0, 0], buf)
+    with pytest.raises(TypeError, match=r"copy_to_device destination \(dst\) must be a device Buffer"):
+        s.copy_to_device(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="gemm: a and b must be 2-D"):
+        s.launch("gemm", buf, device.alloc(2), buf)
+    with pytest.raises(TypeError, match=r"event must be a halkit.device.Event \(from stream.record\(\)\), got str"):
+        s.wait("x")
+    with pytest.raises(TypeError, match="fn must be callable"):
+        s.host_func("not a function")
+
+
 def test_devices_are_enumerable():
     found = hd.devices()
     assert len(found) >= 1 and hd.get_device(0) is found[0]
