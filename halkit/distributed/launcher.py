@@ -54,8 +54,8 @@ examples:
   # DDP over HALLinear on 2 workers, each with half the cores
   python -m halkit.launch --nproc-per-node 2 examples/train_ddp.py --metrics run.json
 
-  # rank 1 crashes before step 25; the group restarts and resumes from the checkpoint
-  python -m halkit.launch --nproc-per-node 2 --max-restarts 1 examples/train_ddp.py --checkpoint ckpt.pt --crash-at-step 25 --metrics restarted.json
+  # rank 1 crashes before step 27; the group restarts and resumes from the checkpoint
+  python -m halkit.launch --nproc-per-node 2 --max-restarts 1 examples/train_ddp.py --checkpoint ckpt.pt --crash-at-step 27 --metrics restarted.json
 """
 
 TORCH_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # no quieter level: errors always show

@@ -66,6 +66,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        # A crash step the run never reaches would make a restart demo that silently never crashes.
+        if self.crash_at_step is not None and not 0 <= self.crash_at_step < self.steps:
+            raise ValueError(f"crash_at_step must be a step of the run, 0 to {self.steps - 1} "
+                             f"(steps={self.steps}), got {self.crash_at_step}")
+        if self.crash_rank < 0:
+            raise ValueError(f"crash_rank must be >= 0, got {self.crash_rank}")
 
 
 def build_mlp(sizes: list[int], seed: int) -> nn.Sequential:
@@ -103,6 +109,9 @@ def train(cfg: TrainConfig) -> dict | None:
 
 
 def _train(cfg: TrainConfig, info: WorkerInfo) -> dict | None:
+    if cfg.crash_at_step is not None and cfg.crash_rank >= info.world_size:
+        raise ValueError(f"crash_rank must be a rank of this run, 0 to {info.world_size - 1}, "
+                         f"got {cfg.crash_rank}")
     model = build_mlp([cfg.in_features, cfg.hidden, cfg.hidden, cfg.out_features], cfg.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     losses: list[float] = []

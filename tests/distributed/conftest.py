@@ -51,28 +51,29 @@ class Jobs:
         """`python -m halkit.launch LAUNCH_ARGS...`"""
         return self.start_python("-m", "halkit.launch", *launch_args, **extra_env)
 
-    def start_python(self, *python_args: str, **extra_env: str) -> subprocess.Popen:
+    def start_python(self, *python_args: str, cwd: Path = REPO, **extra_env: str) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, *map(str, python_args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env=self.env(**extra_env),
-            cwd=REPO,
+            cwd=cwd,
         )
         self.started.append(proc)
         return proc
 
     def run(self, *launch_args: str, timeout: float = 60, **extra_env: str):
         """Launch, wait, return (exit code, output)."""
-        return self._finish(self.start(*launch_args, **extra_env), timeout)
+        return self.finish(self.start(*launch_args, **extra_env), timeout)
 
     def run_python(self, *python_args: str, timeout: float = 60, **extra_env: str):
         """`python PYTHON_ARGS...` without the launcher; returns (exit code, output)."""
-        return self._finish(self.start_python(*python_args, **extra_env), timeout)
+        return self.finish(self.start_python(*python_args, **extra_env), timeout)
 
     @staticmethod
-    def _finish(proc: subprocess.Popen, timeout: float):
+    def finish(proc: subprocess.Popen, timeout: float = 60):
+        """Wait for a started process; return (exit code, output)."""
         output, _ = proc.communicate(timeout=timeout)
         return proc.returncode, output
 

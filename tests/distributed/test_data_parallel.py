@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from halkit.distributed import WorkerInfo, sharded_loader
-from halkit.distributed.train import TrainConfig, batches_from, make_regression_data
+from halkit.distributed.train import TrainConfig, batches_from, make_regression_data, parse_config
 
 pytestmark = pytest.mark.timeout(60)
 DATA = make_regression_data(TrainConfig(samples=64, in_features=4, out_features=2))
@@ -41,6 +41,21 @@ def test_uneven_sharding_is_a_clear_error(global_batch, world, message):
         sharded_loader(DATA, global_batch, WorkerInfo(0, 0, world), seed=0)
 
 
-def test_bad_training_config_is_a_clear_error():
-    with pytest.raises(ValueError, match="steps must be >= 1"):
-        TrainConfig(steps=0)
+@pytest.mark.parametrize("config, message", [
+    (dict(steps=0), "steps must be >= 1"),
+    # the old README's demo: a crash at step 50 of a 40-step run never happens
+    (dict(crash_at_step=50), r"crash_at_step must be a step of the run, 0 to 39 \(steps=40\), got 50"),
+    (dict(steps=10, crash_at_step=10), "0 to 9"),
+    (dict(crash_at_step=-1), "got -1"),
+    (dict(crash_at_step=3, crash_rank=-1), "crash_rank must be >= 0"),
+])
+def test_bad_training_config_is_a_clear_error(config, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**config)
+
+
+def test_the_command_line_rejects_a_crash_step_beyond_the_run(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_config(["--crash-at-step", "50"])
+    assert stopped.value.code == 2
+    assert "crash_at_step must be a step of the run" in capsys.readouterr().err
