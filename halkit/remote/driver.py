@@ -153,26 +153,32 @@ class RemoteDriver(Driver):
 
     def _measure(self, nbytes: int, can_fill: bool) -> dict:
         """Round trip, pipelined launch cost and bandwidth both ways, timed on this session's own path."""
-        def timed(run, repeats):
+        def best_of_3(run):
             times = []
-            for _ in range(repeats):
+            for _ in range(3):
                 start = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - start)
-            return times
-        rtt = statistics.median(timed(lambda: self._ask(ping=pb.Ping()), 9))
+            return min(times)
+        rtt = statistics.median(self.ping() for _ in range(9))
         stream, probe = self.default_stream, np.zeros(nbytes, np.uint8)
         remote = empty(probe.shape, np.uint8, self)
-        up = min(timed(lambda: (self.copy_in(remote, probe, stream), self.synchronize(stream)), 3))
-        down = min(timed(lambda: (self.copy_out(probe, remote, stream), self.synchronize(stream)), 3))
+        up = best_of_3(lambda: (self.copy_in(remote, probe, stream), self.synchronize(stream)))
+        down = best_of_3(lambda: (self.copy_out(probe, remote, stream), self.synchronize(stream)))
         launch_s, n = 0.0, 64
         if can_fill:
             out, params = empty((1,), np.float32, self), dict(shape=(1,), dtype="float32", value=0.0)
-            burst = min(timed(lambda: ([self.launch("fill", [out], [], params, stream) for _ in range(n)],
-                                       self.synchronize(stream)), 3))
+            burst = best_of_3(lambda: ([self.launch("fill", [out], [], params, stream) for _ in range(n)],
+                                       self.synchronize(stream)))
             launch_s = max(0.0, burst - rtt) / n
         return dict(round_trip_s=rtt, launch_s=launch_s, probe_bytes=nbytes,
                     h2d_bandwidth=nbytes / max(up - rtt, 1e-9), d2h_bandwidth=nbytes / max(down - rtt, 1e-9))
+
+    def ping(self) -> float:
+        """Seconds for one request to reach the server's session and its reply to come back."""
+        start = time.perf_counter()
+        self._ask(ping=pb.Ping())
+        return time.perf_counter() - start
 
     def server_stats(self) -> dict:
         """The server's counters: sessions open, bytes and buffers allocated (all clients together)."""
