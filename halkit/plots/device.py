@@ -102,7 +102,8 @@ def trace_table(records, limit: int | None = None, clock: str = "model") -> Tabl
     shown = rows[:limit] if limit is not None else rows
     origin = min((r[f"{clock}_start"] for r in rows), default=0.0)
     body = [(r["stream"], r["kind"], r["name"], duration(r[f"{clock}_start"] - origin),
-             duration(r[f"{clock}_end"] - r[f"{clock}_start"]), size(r["nbytes"]) if r["nbytes"] else "-",
+             duration(r[f"{clock}_end"] - r[f"{clock}_start"]) if r[f"{clock}_end"] > r[f"{clock}_start"] else "-",
+             size(r["nbytes"]) if r["nbytes"] else "-",
              _flop(r["flops"]), r["bound"] or "-", r["status"]) for r in shown]
     notes = [f"{clock} clock, start relative to the first command"
              + (f"; first {len(shown)} of {len(rows)} commands" if len(shown) < len(rows) else "")]

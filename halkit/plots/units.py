@@ -15,9 +15,11 @@ def time_unit(seconds) -> tuple[float, str]:
 
 
 def duration(seconds: float | None) -> str:
-    """``9.488e-05`` → ``'94.9 µs'``, ``2.1e-05`` → ``'21.0 µs'``; None → ``'-'``."""
+    """``9.488e-05`` → ``'94.9 µs'``, ``2.1e-05`` → ``'21.0 µs'``, 0 → ``'0'``; None → ``'-'``."""
     if seconds is None:
         return "-"
+    if seconds == 0:
+        return "0"
     seconds = float(f"{seconds:.3g}")  # 0.9999 s is written 1.00 s, not 1000 ms
     scale, unit = time_unit([seconds])
     return f"{_three_digits(seconds / scale)} {unit}"
