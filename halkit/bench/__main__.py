@@ -171,24 +171,20 @@ def _models(args) -> int:
 def _overhead(args) -> int:
     from halkit import hal
 
-    from .latency import OverheadResults, eager_overhead, profile_forward
+    from .latency import eager_overhead, profile_forward
     from .runner import default_threads
     from .threads import pinned_threads
 
-    rounds = args.repeats or (5 if args.quick else 15)
-    min_time = args.min_time or (0.01 if args.quick else 0.1)
-    rows, meta, profiles = [], {}, []
-    for threads in args.threads or default_threads(args.quick):
-        with pinned_threads(threads):
-            part = eager_overhead(rounds=rounds, min_time=min_time)
-            rows += part
-            meta = part.meta
-            if getattr(args, "profile", False):
-                profiles.append(f"\n# where HALLinear's time goes: cProfile of a batch-1 forward (1x64->64, no grad) "
-                                f"on {hal.current_backend()}, {threads} thread(s); cProfile's own cost inflates "
-                                f"every call, so read the shares, not the times\n{profile_forward()}")
-    _emit(OverheadResults(rows, meta), args, "overhead")
-    print("".join(profiles), end="")
+    threads = args.threads or default_threads(args.quick)
+    results = eager_overhead(threads=threads, rounds=args.repeats or (5 if args.quick else 15),
+                             min_time=args.min_time or (0.01 if args.quick else 0.1))
+    _emit(results, args, "overhead")
+    if getattr(args, "profile", False):  # `models` shares this table but has no --profile
+        for count in threads:
+            with pinned_threads(count):
+                print(f"\n# where HALLinear's time goes: cProfile of a batch-1 forward (1x64->64, no grad) on "
+                      f"{hal.current_backend()}, {count} thread(s); cProfile's own cost inflates every call, so "
+                      f"read the shares, not the times\n{profile_forward()}", end="")
     return 0
 
 

@@ -21,9 +21,12 @@ from torch import nn
 
 from halkit import hal
 
+from . import machine
+from .load import LoadMonitor
 from .results import Rows, duration, ratio_text, speedup
 from .runner import resolve_backends
 from .steps import backward_step, forward_step, training_step
+from .threads import pinned_threads
 from .timing import interleaved, loop_sampler
 
 TORCH = "torch"
@@ -109,32 +112,45 @@ class OverheadResults(Rows):
         return "\n".join(lines)
 
 
-def eager_overhead(cases=EAGER_OVERHEAD_CASES, backend: str | None = None, rounds: int = 15,
+def eager_overhead(cases=EAGER_OVERHEAD_CASES, backend: str | None = None, threads=None, rounds: int = 15,
                    min_time: float = 0.1, seed: int = 0) -> OverheadResults:
     """HALLinear on ``backend`` (default: the current HAL backend) vs nn.Linear for each case, one interleaved run
-    per case; ``time_ratio`` = HALLinear median / nn.Linear median (below 1: HALLinear is faster)."""
+    per case; ``time_ratio`` = HALLinear median / nn.Linear median (below 1: HALLinear is faster).
+
+    threads: thread counts to pin in turn (every pool, see pinned_threads); default: the current settings.
+    """
     backend = backend or hal.current_backend()
     names, _notes = resolve_backends([backend, TORCH])
-    rows = []
-    for case in cases:
-        timings = _time_layers(case.batch, case.in_features, case.out_features, (case.mode,), names, rounds,
-                               min_time, seed)[case.mode]
-        ours, theirs = timings[backend], timings[TORCH]
-        ratio = ours.median / theirs.median
-        rows.append({
-            "case": case.label, "mode": case.mode, "batch": case.batch, "in_features": case.in_features,
-            "out_features": case.out_features, "backend": backend, "threads": hal.get_num_threads(),
-            "halkit_s": ours.median, "halkit_spread": ours.spread, "torch_s": theirs.median,
-            "torch_spread": theirs.spread, "rounds": rounds, "time_ratio": ratio, "significant": ours.differs_from(theirs),
-            "target": case.target, "meets_target": None if case.target is None else ratio <= case.target,
-            "noisy": ours.noisy or theirs.noisy,
-        })
+    rows, load = [], LoadMonitor()
+    for count in threads or [None]:
+        with contextlib.nullcontext() if count is None else pinned_threads(count):
+            for case in cases:
+                with load.track():
+                    timings = _time_layers(case.batch, case.in_features, case.out_features, (case.mode,), names,
+                                           rounds, min_time, seed)[case.mode]
+                rows.append(_overhead_row(case, backend, timings[backend], timings[TORCH]))
     meta = {"what": "HALLinear (halkit eager adapter) vs nn.Linear, same weights, outputs checked equal first",
+            "machine": machine.describe(),
+            "threads": f"{list(threads)} (pinned for torch, NumPy's BLAS and the HAL)" if threads else
+                       f"{hal.get_num_threads()} HAL, {torch.get_num_threads()} torch (as set by the caller)",
             "timing": f"median of {rounds} interleaved rounds, each sample >= {min_time} s after warm-up",
+            "load": load.summary(),
             "columns": "time ratio = HALLinear / nn.Linear (below 1: HALLinear faster); ~ = within the noise "
                        "(interquartile ranges overlap); spread = slowest/fastest round; "
                        "forward runs under no_grad, forward+backward back-propagates into x, W and b"}
     return OverheadResults(rows, meta)
+
+
+def _overhead_row(case: LayerCase, backend: str, ours, theirs) -> dict:
+    ratio = ours.median / theirs.median
+    return {
+        "case": case.label, "mode": case.mode, "batch": case.batch, "in_features": case.in_features,
+        "out_features": case.out_features, "backend": backend, "threads": hal.get_num_threads(),
+        "halkit_s": ours.median, "halkit_spread": ours.spread, "torch_s": theirs.median,
+        "torch_spread": theirs.spread, "rounds": len(ours.samples), "time_ratio": ratio,
+        "significant": ours.differs_from(theirs), "target": case.target,
+        "meets_target": None if case.target is None else ratio <= case.target, "noisy": ours.noisy or theirs.noisy,
+    }
 
 
 class LatencyResults(Rows):

@@ -28,7 +28,8 @@ def test_ratios_are_same_run_medians_and_verdicts_follow_them(overhead):
         assert r["halkit_spread"] >= 1.0 and r["torch_spread"] >= 1.0
         assert r["meets_target"] == (r["time_ratio"] <= r["target"])
     table = overhead.table()
-    assert "time ratio" in table and "<=1.30" in table and "<=1.05" in table and "machine load" not in table
+    assert "time ratio" in table and "<=1.30" in table and "<=1.05" in table
+    assert "# machine:" in table and "# machine load:" in table
 
 
 def test_round_trip(overhead, tmp_path):
@@ -37,10 +38,11 @@ def test_round_trip(overhead, tmp_path):
     assert [r["meets_target"] for r in OverheadResults.from_csv(csv_path)] == [r["meets_target"] for r in overhead]
 
 
-def test_any_backend_and_case(backend):
-    rows = eager_overhead(cases=[LayerCase(3, 5, 7, "train step")], backend=backend, **QUICK)
-    row, = rows
-    assert row["backend"] == backend and row["target"] is None and row["meets_target"] is None
+def test_any_backend_case_and_thread_counts(backend):
+    rows = eager_overhead(cases=[LayerCase(3, 5, 7, "train step")], backend=backend, threads=[1, 2], **QUICK)
+    assert [(r["backend"], r["threads"], r["target"], r["meets_target"]) for r in rows] == [
+        (backend, 1, None, None), (backend, 2, None, None)]
+    assert "[1, 2] (pinned" in rows.meta["threads"]
 
 
 def test_bad_mode_is_refused():
