@@ -1,16 +1,23 @@
-"""The torch ↔ NumPy boundary: CPU tensors in, HAL arrays out and back, without copies.
+"""The torch ↔ HAL boundary: CPU tensors in, HAL arrays out and back, without copies.
 
 ``tensor.numpy(force=True)`` (a detached view for CPU tensors) and ``torch.from_numpy`` share memory, so a call
-through the HAL costs no copy at the boundary (NumPy arrays, not tensors, go
+through a host driver costs no copy at the boundary (NumPy arrays, not tensors, go
 into the HAL: handing tensors to pybind11 would cost ~5 µs per argument).
 The one copy made here is for a non-contiguous tensor, which the HAL does not
 accept; a transposed 2-D matrix is passed as a view instead (the HAL reads it
-through its transpose flags).
+through its transpose flags). Parameters go through :mod:`halkit.torch.params`,
+which keeps them as the current driver sees them (a cached view, or a resident
+DeviceArray on a device behind a link).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
+
+from halkit.hal import DeviceArray
+
+from . import params
 
 #: dtypes the HAL computes in; anything else is refused rather than silently cast.
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
@@ -31,6 +38,8 @@ def _checked(name: str, t) -> torch.Tensor:
 
 def dense(name: str, t: torch.Tensor) -> np.ndarray:
     """A C-contiguous array sharing t's memory (a contiguous copy if t is not contiguous)."""
+    if type(t) is nn.Parameter:
+        return params.host_or_device(_checked(name, t))
     if not t.is_contiguous():
         t = t.contiguous()
     return _checked(name, t).numpy(force=True)
@@ -42,12 +51,24 @@ def optional_dense(name: str, t: torch.Tensor | None) -> np.ndarray | None:
 
 def matrix(name: str, t: torch.Tensor) -> np.ndarray:
     """A 2-D GEMM operand: C-contiguous, or the transposed view of a C-contiguous matrix (no copy)."""
+    if type(t) is nn.Parameter:
+        return params.host_or_device(_checked(name, t))
     a = _checked(name, t).numpy(force=True)
     if a.ndim == 2 and not a.flags.c_contiguous and not a.flags.f_contiguous:
         a = np.ascontiguousarray(a)
     return a
 
 
-def tensor(a: np.ndarray) -> torch.Tensor:
-    """The HAL's result as a tensor sharing its memory (the HAL always returns a new array)."""
+def indices(name: str, t: torch.Tensor) -> np.ndarray:
+    """An int64 index tensor as a C-contiguous array."""
+    if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or not t.is_cpu:
+        raise TypeError(f"{name} must be an int64 CPU tensor, got {getattr(t, 'dtype', type(t).__name__)}")
+    return t.contiguous().numpy()
+
+
+def tensor(a) -> torch.Tensor:
+    """The HAL's result as a tensor sharing its memory (the HAL always returns a new array); a result left on
+    a device behind a link (an op with resident parameters) is copied back first."""
+    if type(a) is DeviceArray:
+        a = a.numpy()
     return torch.from_numpy(a)

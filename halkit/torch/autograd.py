@@ -8,18 +8,23 @@ gradients are the same computation.
 They are written in the combined ``forward(ctx, ...)`` style on purpose: a
 Function with a separate ``setup_context`` goes through functorch's
 ``custom_function_call`` path on every ``apply``, which measured 3-5× slower
-per call here (``python -m halkit.torch.overhead``).
+per call.
 
-Their backward passes run NumPy-level kernels, which autograd cannot see, so
-they are marked once-differentiable: asking for a second derivative raises
-instead of silently returning one that is wrong.
+A first derivative runs the kernels directly. When autograd records the
+backward itself (``create_graph=True``, grad mode on inside backward), the same
+formula runs on the registered operators instead, whose own derivatives
+(:mod:`halkit.torch.ops`) make the second derivative correct — or a clear error
+for the few ops that have none.
 """
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from . import gradients, kernels
+
+
+def _ops():
+    return torch.ops.halkit if torch.is_grad_enabled() else kernels
 
 
 class LinearFunction(torch.autograd.Function):
@@ -30,9 +35,8 @@ class LinearFunction(torch.autograd.Function):
         return output
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
-        return gradients.linear_backward(kernels, ctx, grad)
+        return gradients.linear_backward(_ops(), ctx, grad)
 
 
 class LayerNormFunction(torch.autograd.Function):
@@ -43,9 +47,8 @@ class LayerNormFunction(torch.autograd.Function):
         return output
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
-        return gradients.layer_norm_backward(kernels, ctx, grad)
+        return gradients.layer_norm_backward(_ops(), ctx, grad)
 
 
 class Conv2dFunction(torch.autograd.Function):
@@ -57,6 +60,5 @@ class Conv2dFunction(torch.autograd.Function):
         return output
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
-        return gradients.conv2d_backward(kernels, ctx, grad)
+        return gradients.conv2d_backward(_ops(), ctx, grad)

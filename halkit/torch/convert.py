@@ -18,7 +18,7 @@ def convert(model: nn.Module, inplace: bool = True) -> nn.Module:
 
     The HAL modules hold the same Parameter objects, so an optimizer built on
     the model's parameters keeps working. Layers the HAL cannot run are left
-    alone (grouped convolutions, multi-dimensional LayerNorm, asymmetric
+    alone (multi-dimensional LayerNorm, asymmetric
     'same' padding, parameters that are not float32/float64 CPU tensors), as
     are subclasses of the torch layers; children are converted recursively.
     Hooks registered on a replaced layer are not carried over.

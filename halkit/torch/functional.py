@@ -3,15 +3,23 @@
 Each picks the cheapest correct route:
 
 * under torch.compile / export, FX or any dispatch mode (fake tensors,
-  make_fx), or for a tensor subclass: the registered ``torch.ops.halkit``
-  operator, which those systems can trace;
+  make_fx), for a tensor subclass, or for a tensor on another device (the
+  ``halkit`` PyTorch device): the registered ``torch.ops.halkit`` operator,
+  which those systems trace and the dispatcher sends to the right device;
 * eager with gradients wanted: an autograd Function that calls the HAL kernel
   directly (same backward formula as the operator, no dispatcher round trip);
 * eager without gradients (inference, ``torch.no_grad``): the kernel itself.
+
+Under ``torch.autocast("cpu", dtype)`` the layers behave as torch's do: linear
+and conv2d return ``dtype`` (they compute in float32 through the HAL and cast
+the result), layer_norm stays float32 — a bfloat16 activation from a torch
+layer is accepted, not refused.
 """
 from __future__ import annotations
 
 import torch
+
+from halkit.hal.checks import conv_padding
 
 from . import kernels, ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
 from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction
@@ -20,8 +28,9 @@ _halkit_ops = torch.ops.halkit
 
 
 def _traced(x) -> bool:
-    """True when the call must go through the registered operator to be seen by a tracer."""
-    return torch.compiler.is_compiling() or type(x) is not torch.Tensor or torch._C._len_torch_dispatch_stack() > 0
+    """True when the call must go through the registered operator (a tracer, a subclass, another device)."""
+    return (torch.compiler.is_compiling() or type(x) is not torch.Tensor or not x.is_cpu
+            or torch._C._len_torch_dispatch_stack() > 0)
 
 
 def _wants_grad(x, weight, bias) -> bool:
@@ -31,8 +40,24 @@ def _wants_grad(x, weight, bias) -> bool:
     )
 
 
+def _autocast_dtype(x) -> torch.dtype | None:
+    """The dtype torch's own layer would return under CPU autocast (None when autocast is off)."""
+    if torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu")
+    return None
+
+
+def _float32(*tensors):
+    return tuple(None if t is None else t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+                 for t in tensors)
+
+
 def linear(x, weight, bias=None, activation=None):
     """activation(x @ weight.T + bias) through the HAL; activation is None, "relu" or "gelu"."""
+    cast_to = _autocast_dtype(x)
+    if cast_to is not None:
+        with torch.autocast("cpu", enabled=False):
+            return linear(*_float32(x, weight, bias), activation).to(cast_to)
     if _traced(x):
         return _halkit_ops.linear.default(x, weight, bias, activation)
     if _wants_grad(x, weight, bias):
@@ -42,6 +67,9 @@ def linear(x, weight, bias=None, activation=None):
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Layer norm over the last axis through the HAL (biased variance, like torch)."""
+    if _autocast_dtype(x) is not None:  # autocast runs layer_norm in float32, as torch does
+        with torch.autocast("cpu", enabled=False):
+            return layer_norm(*_float32(x, weight, bias), eps)
     if _traced(x):
         return _halkit_ops.layer_norm.default(x, weight, bias, eps)
     if _wants_grad(x, weight, bias):
@@ -50,8 +78,17 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
 
 
 def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, activation=None):
-    """NCHW 2-D convolution (groups=1) through the HAL, optionally followed by "relu" or "gelu"."""
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    """2-D convolution through the HAL (NCHW, or unbatched CHW as torch takes it), optionally followed by
+    "relu" or "gelu"; padding is an int, a pair, "valid" or "same"."""
+    if x.dim() == 3:
+        return conv2d(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups, activation).squeeze(0)
+    cast_to = _autocast_dtype(x)
+    if cast_to is not None:
+        with torch.autocast("cpu", enabled=False):
+            x, weight, bias = _float32(x, weight, bias)
+            return conv2d(x, weight, bias, stride, padding, dilation, groups, activation).to(cast_to)
+    stride, dilation = _pair(stride), _pair(dilation)
+    padding = list(conv_padding(padding, weight.shape[2:], dilation))
     if _traced(x):
         return _halkit_ops.conv2d.default(x, weight, bias, stride, padding, dilation, groups, activation)
     if _wants_grad(x, weight, bias):
@@ -61,4 +98,3 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
 
 def _pair(value) -> list[int]:
     return [value, value] if isinstance(value, int) else list(value)
-

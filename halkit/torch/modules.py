@@ -65,12 +65,12 @@ class HALLayerNorm(nn.LayerNorm):
 
 
 class HALConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (groups=1) computed by the HAL.
+    """``nn.Conv2d`` computed by the HAL, grouped and depthwise convolutions and unbatched (C, H, W) input included.
 
     Every padding mode works: non-zero modes pad with torch first, as
     nn.Conv2d does, then convolve without padding. ``padding="same"`` needs a
-    symmetric padding (odd dilated kernel), which the HAL's conv2d takes.
-    Grouped and depthwise convolutions are refused at construction.
+    symmetric padding (odd dilated kernel), which the HAL's conv2d takes; an
+    even kernel with "same" is refused at construction.
     """
 
     def __init__(self, *args, **kwargs):
@@ -90,7 +90,7 @@ class HALConv2d(nn.Conv2d):
             padding = (0, 0)
         else:
             padding = self._hal_padding
-        return functional.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation)
+        return functional.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     @classmethod
     def from_torch(cls, module: nn.Conv2d) -> "HALConv2d":
@@ -111,8 +111,6 @@ class HALConv2d(nn.Conv2d):
 
 def _unsupported_conv(module: nn.Conv2d) -> str | None:
     """Why the HAL cannot run this nn.Conv2d configuration, or None when it can."""
-    if module.groups != 1:
-        return f"groups must be 1 (the HAL has no grouped or depthwise convolution), got groups={module.groups}"
     if module.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(module.kernel_size, module.dilation)):
         return (
             f"padding='same' with kernel_size={module.kernel_size}, dilation={module.dilation} needs asymmetric "

@@ -59,9 +59,42 @@ def test_sgd_step_matches():
     assert_sgd_steps_match(ref, hal, torch.randn(4, 2, 5, 5), torch.randn(4, 3, 5, 5), steps=2, tol=TOL, lr=0.05)
 
 
-def test_groups_are_refused_with_a_clear_error():
-    with pytest.raises(ValueError, match="groups must be 1"):
-        HALConv2d(4, 4, 3, groups=2)
+@pytest.mark.parametrize("in_c, out_c, groups", [(4, 6, 2), (3, 3, 3), (6, 12, 6)], ids=["grouped", "depthwise",
+                                                                                         "depthwise-x2"])
+def test_grouped_and_depthwise_convolutions_match(in_c, out_c, groups):
+    ref, hal = twins(in_c, out_c, 3, padding=1, stride=2, groups=groups)
+    assert_forward_and_gradients_match(ref, hal, torch.randn(2, in_c, 7, 6), TOL)
+
+
+def test_unbatched_chw_input_matches():
+    ref, hal = twins(3, 4, 3, padding=1)
+    x = torch.randn(3, 6, 5)
+    torch.testing.assert_close(hal(x), ref(x), **TOL)
+    assert hal(x).shape == (4, 6, 5)
+
+
+def test_functional_conv2d_takes_same_and_valid_padding():
+    from halkit.torch import conv2d
+
+    x, w = torch.randn(1, 2, 7, 7), torch.randn(3, 2, 3, 3)
+    for padding in ("same", "valid"):
+        torch.testing.assert_close(conv2d(x, w, padding=padding), nn.functional.conv2d(x, w, padding=padding), **TOL)
+    with pytest.raises(ValueError, match="padding must be an int, a pair of ints, 'valid' or 'same'"):
+        conv2d(x, w, padding="full")
+
+
+def test_width_one_output_geometry_from_the_adversarial_pass():
+    # (1, 28) kernels with stride 2 produced a strided im2col view the GEMM refused (issue 14 item 3).
+    ref, hal = twins(1, 8, (1, 28), stride=2)
+    assert_forward_and_gradients_match(ref, hal, torch.randn(4, 1, 28, 28), TOL)
+
+
+def test_empty_kernel_is_refused_like_torch():
+    import halkit.hal as hal_ops
+    import numpy as np
+
+    with pytest.raises(ValueError, match="empty kernel"):
+        hal_ops.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((2, 1, 0, 3), np.float32))
 
 
 def test_asymmetric_same_padding_is_refused():

@@ -10,7 +10,8 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2), nn.Flatten()
+            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 2, padding="same"),
+            nn.Flatten()
         )
         self.head = nn.ModuleDict({"norm": nn.LayerNorm(36), "proj": nn.Linear(36, 5, bias=False)})
         self.block_norm = nn.LayerNorm((4, 3, 3))  # multi-dimensional: not supported
@@ -27,7 +28,8 @@ def test_converts_supported_layers_recursively_and_keeps_the_rest():
     converted = convert(model)
     assert converted is model
     assert type(model.features[0]) is HALConv2d
-    assert type(model.features[2]) is nn.Conv2d  # groups=2: left alone
+    assert type(model.features[2]) is HALConv2d  # grouped convolutions run on the HAL too
+    assert type(model.features[3]) is nn.Conv2d  # 'same' with an even kernel pads asymmetrically: left alone
     assert type(model.head["norm"]) is HALLayerNorm
     assert type(model.head["proj"]) is HALLinear and model.head["proj"].bias is None
     assert type(model.block_norm) is nn.LayerNorm
@@ -64,7 +66,7 @@ def test_a_bare_layer_is_returned_converted():
 def test_supports_matches_what_the_constructors_accept():
     assert HALConv2d.supports(nn.Conv2d(2, 2, 3, padding="same"))
     assert not HALConv2d.supports(nn.Conv2d(2, 2, 2, padding="same"))
-    assert not HALConv2d.supports(nn.Conv2d(2, 2, 3, groups=2))
+    assert HALConv2d.supports(nn.Conv2d(2, 2, 3, groups=2))
     assert not HALLayerNorm.supports(nn.LayerNorm((2, 3)))
 
 
