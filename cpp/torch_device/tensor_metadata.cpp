@@ -26,6 +26,7 @@ void check_options(std::optional<c10::Device> device, std::optional<c10::Layout>
                    std::optional<bool> pin_memory) {
   TORCH_CHECK(c10::device_or_default(device).is_privateuseone(), "expected a halkit device, got ",
               c10::device_or_default(device));
+  TORCH_CHECK(!device.has_value() || device->index() <= 0, "halkit has one device, halkit:0; got ", *device);
   TORCH_CHECK(c10::layout_or_default(layout) == c10::Layout::Strided,
               "halkit tensors are strided; layout ", c10::layout_or_default(layout), " is not supported");
   TORCH_CHECK(!c10::pinned_memory_or_default(pin_memory), "pin_memory applies to CPU tensors only");
@@ -150,6 +151,13 @@ void check_one_device(const c10::OperatorHandle& op, const torch::jit::Stack& st
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   check_one_device(op, *stack);
+  // A view op cannot run on the CPU and still alias device memory: refuse it rather than return a copy.
+  for (const auto& result : op.schema().returns()) {
+    const auto* alias = result.alias_info();
+    TORCH_CHECK(alias == nullptr || alias->isWrite(), "halkit has no kernel for the view op ",
+                op.schema().operator_name(), ", and a view computed on the CPU could not alias device memory: "
+                "make the tensor contiguous (or copy it to the CPU) first");
+  }
   {
     py::gil_scoped_acquire gil;
     if (callbacks().on_fallback) {
@@ -158,7 +166,6 @@ void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
       callbacks().on_fallback(name.str());  // counts it; raises FallbackError in strict mode
     }
   }
-  // A view op cannot run on the CPU and still alias device memory: refuse it rather than return a copy.
   at::native::cpu_fallback(op, stack, /*error_on_views=*/true);
 }
 

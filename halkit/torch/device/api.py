@@ -42,6 +42,19 @@ def set_device(device) -> None:
         raise ValueError(f"halkit has one device, halkit:0; got index {index}")
 
 
+class device:
+    """``with torch.halkit.device(d):`` — the current-device context torch's generic code expects (one device)."""
+
+    def __init__(self, device):
+        set_device(device)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
 def driver():
     """The halkit.hal driver new halkit tensors are allocated on."""
     return _driver.current()

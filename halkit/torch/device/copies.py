@@ -113,7 +113,7 @@ def device_to_device(src: torch.Tensor, dst: torch.Tensor) -> None:
     if same_memory:  # overlapping source and destination: through a temporary, as copy_ must
         temporary = dispatch.on_device(driver, "copy_strided", inputs, params)[0]
         inputs, params = [temporary], dict(shape=temporary.shape, strides=tuple(memory.contiguous_strides(temporary.shape)), offset=0)
-    out = _span_array(dst_ordered, dst_ordered.numel()).reshape(dst_ordered.shape)
+    out = _span_array(dst_ordered, dst_ordered.numel()).reshape(params["shape"])
     dispatch.launch(driver, "copy_strided", [out], inputs, params, current_stream_handle(driver))
 
 

@@ -44,17 +44,26 @@ def check_devices(op_name: str, args, kwargs) -> None:
         raise _mismatch(op_name, device, other)
 
 
-def kernel(*overloads: str, one_device: bool = True):
-    """Register the decorated function as the halkit kernel of each aten overload ("mm", "add.Tensor").
-    ``one_device=False`` is for the copies, whose point is to take tensors of two devices."""
+def kernel(*overloads: str, one_device: bool = True, namespace: str = "aten"):
+    """Register the decorated function as the halkit kernel of each overload ("mm", "add.Tensor") of the
+    namespace's operators. ``one_device=False`` is for the copies, whose point is to take tensors of two devices."""
     def register(fn):
         for overload in overloads:
             packet, _, name = overload.partition(".")
-            op = getattr(getattr(torch.ops.aten, packet), name or "default")
-            _lib.impl(overload, _guarded(op, fn, one_device), "PrivateUse1")
+            op = getattr(getattr(getattr(torch.ops, namespace), packet), name or "default")
+            _library(namespace).impl(overload, _guarded(op, fn, one_device), "PrivateUse1")
             REGISTERED.append(op.name())
         return fn
     return register
+
+
+_libraries = {"aten": _lib}
+
+
+def _library(namespace: str) -> torch.library.Library:
+    if namespace not in _libraries:
+        _libraries[namespace] = torch.library.Library(namespace, "IMPL")
+    return _libraries[namespace]
 
 
 def _guarded(op, fn, one_device):

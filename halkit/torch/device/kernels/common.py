@@ -50,7 +50,7 @@ def run(op: str, inputs, driver=None, **params):
     """HAL op ``op`` where its DeviceArrays live (or on ``driver`` for factories); its output DeviceArray(s)."""
     driver = driver or next(x.driver for x in _flat(inputs))
     outputs = dispatch.on_device(driver, op, inputs, params)
-    return outputs[0] if len(outputs) == 1 else outputs
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def _flat(inputs):
