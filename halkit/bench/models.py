@@ -135,29 +135,11 @@ def _measure_group(workload, mode, routes, threads, rounds, min_time, seed, load
             shape = model(*inputs).shape
         target = torch.randn(shape, generator=generator)
     torch._dynamo.reset()  # a fresh compile cache per group: no stale code, no recompile limit reached
-    steps, checks, reference = {}, {}, None
-    for route in routes:
-        bar.set_postfix_str(f"{workload.name} {mode} x{threads}: {route} (first call compiles)")
-        try:
-            runnable, trained = prepare(route, model)
-            step = forward_step(runnable, *inputs) if mode == "forward" else training_step(runnable, inputs, target)
-            with first_call(route, threads):
-                start = time.perf_counter()
-                output = step()
-                hal.synchronize()
-                first = time.perf_counter() - start
-            result = (output.detach().clone(), _gradients(trained) if mode == "train" else {})
-        except Exception as exc:  # a route that cannot run this model is a result too: report it, go on
-            checks[route] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
-            bar.update(1)
-            continue
-        reference = reference or result
-        checks[route] = {"first_call_s": first, **_compare(result, reference)}
-        steps[route] = step
-        bar.update(1)
+    label = f"{workload.name} {mode} x{threads}"
+    steps, checks = _first_calls(model, inputs, target, routes, threads, label, bar)
     timings = {}
     if steps:
-        bar.set_postfix_str(f"{workload.name} {mode} x{threads}: timing {len(steps)} routes interleaved")
+        bar.set_postfix_str(f"{label}: timing {len(steps)} routes interleaved")
         with load.track():
             timings = interleaved({r: loop_sampler(s) for r, s in steps.items()}, rounds, min_time)
     rows = []
@@ -172,6 +154,33 @@ def _measure_group(workload, mode, routes, threads, rounds, min_time, seed, load
                        vs_inductor=vs_inductor, vs_inductor_significant=inductor_sig)
         rows.append(row)
     return rows
+
+
+def _first_calls(model, inputs, target, routes, threads, label, bar) -> tuple[dict, dict]:
+    """Each route's step and its first call (where compiled routes compile), checked against eager's:
+    ({route: step}, {route: check fields or {"error": ...}}). Eager runs first; if it fails, the model does."""
+    steps, checks, reference = {}, {}, None
+    for route in routes:
+        bar.set_postfix_str(f"{label}: {route} (first call compiles)")
+        try:
+            runnable, trained = prepare(route, model)
+            step = forward_step(runnable, *inputs) if target is None else training_step(runnable, inputs, target)
+            with first_call(route, threads):
+                start = time.perf_counter()
+                output = step()
+                hal.synchronize()
+                first = time.perf_counter() - start
+        except Exception as exc:  # a route that cannot run this model is a result too: report it, go on
+            if route == "eager":
+                raise
+            checks[route] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+        else:
+            result = (output.detach().clone(), _gradients(trained) if target is not None else {})
+            reference = reference or result  # eager's: it runs first
+            checks[route] = {"first_call_s": first, **_compare(result, reference)}
+            steps[route] = step
+        bar.update(1)
+    return steps, checks
 
 
 def _gradients(module) -> dict[str, torch.Tensor]:
