@@ -155,7 +155,7 @@ relu_backward = _backward("relu_backward", "x", "The gradient of relu at x: 0 wh
                                                 "grad, like torch's threshold_backward).")
 gelu_backward = _backward("gelu_backward", "x", "The gradient of gelu at x: grad · (Φ(x) + x·φ(x)).")
 silu_backward = _backward("silu_backward", "x", "The gradient of silu at x.")
-hardswish_backward = _backward("hardswish_backward", "x", "The gradient of hardswish at x (torch's convention at ±3).")
+hardswish_backward = _backward("hardswish_backward", "x", "The gradient of hardswish at x (torch's convention: 0 at -3, grad at 3).")
 tanh_backward = _backward("tanh_backward", "y", "The gradient of tanh given its output y: grad · (1 - y²).")
 sigmoid_backward = _backward("sigmoid_backward", "y", "The gradient of sigmoid given its output y: grad · y(1-y).")
 

@@ -199,9 +199,9 @@ class NumpyDriver(HostDriver):
         return _new(grad * s * (1 + x * (1 - s)))
 
     def hardswish_backward(self, grad, x):
-        # torch: 0 below -3, grad above 3, grad·(2x + 3)/6 in between (both boundaries in the middle branch).
+        # torch (2.x): 0 for x <= -3, grad for x >= 3 and for NaN x, grad·(2x + 3)/6 strictly in between.
         middle = grad * (2 * x + 3) / x.dtype.type(6)
-        return _new(np.where(x < -3, grad.dtype.type(0), np.where(x <= 3, middle, grad)))
+        return _new(np.where(x <= -3, grad.dtype.type(0), np.where((x >= 3) | np.isnan(x), grad, middle)))
 
     # --- along the last axis ----------------------------------------------------------------------------
     def add_bias(self, x, b):
@@ -243,8 +243,10 @@ class NumpyDriver(HostDriver):
         return _new(x.sum(axis=normalize_axes("sum", axes, x.ndim), keepdims=keepdims), x.dtype)
 
     def mean(self, x, axes=None, keepdims=False):
-        with np.errstate(invalid="ignore", divide="ignore"):  # an empty reduction is NaN, like torch
-            return _new(x.mean(axis=normalize_axes("mean", axes, x.ndim), keepdims=keepdims), x.dtype)
+        axes = normalize_axes("mean", axes, x.ndim)
+        count = math.prod(x.shape[a] for a in axes)
+        with np.errstate(invalid="ignore"):  # an empty reduction is 0/0 = NaN, like torch (and no warning)
+            return _new(x.sum(axis=axes, keepdims=keepdims) / x.dtype.type(count), x.dtype)
 
     # --- normalisation over channels --------------------------------------------------------------------
     @staticmethod
