@@ -47,7 +47,7 @@ def check_op(ctx, op: str, dtype: str) -> str:
         expected = expected if isinstance(expected, tuple) else (expected,)
         length = samples.reduction_length(op, inputs, params)
         for k, (g, e) in enumerate(zip(got, expected)):
-            problem = tolerance.mismatch(op, g, e, length)
+            problem = tolerance.mismatch(op, g, e, length, inputs)
             if problem:
                 raise AssertionError(f"{op} {dtype} geometry {geometry}{' (at an offset)' if i % 2 else ''}, "
                                      f"output {k}: {problem}")
