@@ -391,4 +391,6 @@ class RemoteDriver(Driver):
             why = "the server ended the session (it is shutting down)"
         except grpc.RpcError as exc:
             why = f"{exc.code().name}: {exc.details()}"
+        except Exception as exc:  # noqa: BLE001 - a reply that cannot be applied: nothing after it can be trusted
+            why = f"an unusable reply from the server ({type(exc).__name__}: {exc})"
         self._lose(why)

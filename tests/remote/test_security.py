@@ -106,6 +106,8 @@ def test_sessions_cannot_touch_each_others_buffers(server, remote):
 
 
 def _allocated(driver) -> int:
+    """Server memory in use, once the frees this client issued so far (garbage collection) have arrived."""
+    driver.synchronize()
     return driver.server_stats()["allocated_bytes"]
 
 

@@ -1,4 +1,6 @@
 """Copies in chunks (any size, any offset), launches that do not wait, a link measured at connect."""
+import os
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,9 @@ def test_64_mib_round_trip(remote):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("HALKIT_FAST") == "1",
+                    reason="1 GiB each way (~30 s and 3 GiB of RAM on a 2-vCPU machine): runs without HALKIT_FAST=1; "
+                           "test_64_mib_round_trip is its CI variant")
 def test_1_gib_round_trip(server):
     """Past protobuf's 2 GiB message limit in spirit: 1 GiB goes as 1024 chunks and comes back bit for bit."""
     from halkit.remote import start_server
