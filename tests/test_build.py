@@ -1,7 +1,10 @@
-"""`python -m halkit.build`: failures are explained and leave the numpy backend working; rebuilds are cheap."""
+"""`python -m halkit.build`: failures are explained and leave the numpy backend working; progress is shown,
+rebuilds are cheap and say "up to date", concurrent builds take turns."""
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +46,8 @@ def test_cmake_error_names_the_step_and_the_fix(tmp_path, monkeypatch):
     with pytest.raises(hal.BuildError) as info:
         halkit.build()
     message = str(info.value)
-    assert "CMake configure failed" in message and "deliberately broken" in message and "how to fix" in message
+    assert "CMake configure of halkit._native failed" in message and "deliberately broken" in message
+    assert "how to fix" in message
     assert "numpy" in hal.backends()
 
 
@@ -53,8 +57,66 @@ def test_missing_sources_say_to_use_a_checkout(tmp_path, monkeypatch):
         halkit.build()
 
 
+def tiny_target(tmp_path) -> _buildtool.Target:
+    """A two-file CMake project (compiles in about a second) standing in for cpp/."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.cpp").write_text("int a() { return 1; }\n")
+    (source / "b.cpp").write_text("int b() { return 2; }\n")
+    (source / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.18)\nproject(tiny CXX)\n"
+        "add_library(tiny SHARED a.cpp b.cpp)\n"
+        f"set_target_properties(tiny PROPERTIES LIBRARY_OUTPUT_DIRECTORY {tmp_path / 'out'})\n"
+    )
+    return _buildtool.Target("tiny", source, tmp_path / "build" / "tiny", tmp_path / "out" / "libtiny.so")
+
+
+def test_a_build_shows_progress_and_a_rebuild_says_up_to_date(tmp_path, capsys):
+    target = tiny_target(tmp_path)
+    assert _buildtool.build_target(target) is True
+    first = capsys.readouterr().out
+    progress = [line for line in first.splitlines() if re.match(r"\[\s*\d+(/\d+|%)\]", line)]
+    assert any("a.cpp" in line for line in progress) and any("b.cpp" in line for line in progress), first
+    assert f"built {target.module} in " in first
+
+    assert _buildtool.build_target(target) is False
+    again = capsys.readouterr().out
+    assert "tiny is up to date (nothing changed since the last build)" in again
+    assert not [line for line in again.splitlines() if "Building CXX" in line]
+
+
+def test_a_second_build_waits_for_the_first(tmp_path):
+    """While one build holds the checkout's lock, another waits (and says so), then goes on."""
+    target = tiny_target(tmp_path)
+    build_root = tmp_path / "build"
+    script = (
+        "import sys, pathlib\nfrom halkit import _buildtool as b\n"
+        f"t = b.Target('tiny', pathlib.Path({str(target.source_dir)!r}), pathlib.Path({str(target.build_dir)!r}), "
+        f"pathlib.Path({str(target.module)!r}))\n"
+        f"with b.build_lock(pathlib.Path({str(build_root)!r})):\n    b.build_target(t)\n"
+    )
+    with _buildtool.build_lock(build_root):  # the "first" build
+        second = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        first_line = second.stdout.readline()
+        assert f"another halkit build is running in this checkout (pid {os.getpid()}); waiting" in first_line
+        time.sleep(0.5)
+        assert second.poll() is None  # still waiting: it has not touched the build directory
+        assert not target.build_dir.exists()
+    rest, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, rest
+    assert f"built {target.module}" in rest
+
+
+def test_help_text_has_no_markup(capsys):
+    with pytest.raises(SystemExit):
+        _buildtool.main(["--help"])
+    text = capsys.readouterr().out
+    assert "`" not in text and "halkit/_native*.so" in text and "up to date" in text
+
+
 @pytest.mark.skipif("native" not in hal.backends(), reason="native extension not built in this checkout")
-def test_rebuild_without_changes_compiles_nothing():
-    out = subprocess.run([sys.executable, "-m", "halkit.build", "--verbose"], capture_output=True, text=True, timeout=300)
+def test_rebuild_without_changes_says_up_to_date():
+    out = subprocess.run([sys.executable, "-m", "halkit.build"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "no work to do" in out.stdout or "Nothing to be done" in out.stdout, out.stdout
+    assert "halkit._native is up to date" in out.stdout, out.stdout
