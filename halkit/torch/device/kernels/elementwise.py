@@ -102,6 +102,13 @@ def _threshold_backward_plan(grad_output, self, threshold):
     return _backward_plan("relu_backward")(grad_output, self)
 
 
+def _threshold_plan(self, threshold, value):
+    if scalar(threshold) != 0.0 or scalar(value) != 0.0:  # threshold(x, 0, 0) is relu; the HAL has no select
+        raise Unsupported(f"threshold {threshold}, value {value}")
+    return _unary_plan("relu")(self)
+
+
+family(_threshold_plan, ["threshold"], ["threshold_"], ["threshold.out"])
 family(_threshold_backward_plan, ["threshold_backward"], out=["threshold_backward.grad_input"],
        out_name="grad_input")
 for _name in ("gelu_backward", "tanh_backward", "sigmoid_backward", "silu_backward"):

@@ -78,8 +78,8 @@ def native_layer_norm(input, normalized_shape, weight, bias, eps):
     torch defines them (rstd = 1/sqrt(biased var + eps))."""
     computable(input, *(t for t in (weight, bias) if t is not None))
     rows, width = _rows_of(input, normalized_shape)
-    if rows == 0 or width == 0:
-        raise Unsupported("empty input")
+    if rows == 0 or width == 0 or eps < 0:  # torch accepts a negative eps; the HAL refuses it
+        raise Unsupported("empty input or negative eps")
     x = memory.as_array(input).reshape(rows, width)
     w = None if weight is None else memory.as_array(weight).reshape(width)
     b = None if bias is None else memory.as_array(bias).reshape(width)

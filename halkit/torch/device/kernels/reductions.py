@@ -14,7 +14,8 @@ def _reduce_plan(op: str):
             if dtype not in memory.COMPUTE_DTYPES:
                 raise Unsupported(f"dtype={dtype}")
             x = run("cast", [x], dtype=memory.numpy_dtype(dtype).name)  # reduce in the dtype asked for
-        axes = None if dim is None or len(dim) == 0 else tuple(d % max(self.dim(), 1) for d in dim)
+        # no dims, or any dim of a 0-D tensor (torch accepts 0 and -1 there): reduce everything
+        axes = None if dim is None or len(dim) == 0 or self.dim() == 0 else tuple(d % self.dim() for d in dim)
         return Plan(op, [x], dict(axes=axes, keepdims=bool(keepdim)))
     return plan
 
