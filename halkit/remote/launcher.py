@@ -77,10 +77,13 @@ class ServerProcess:
 
 def start_server(driver: str = "native", *, max_memory: int | None = None, token_file: str | None = None,
                  args=(), timeout: float = 60.0) -> ServerProcess:
-    """Start a loopback server of ``driver`` and wait (up to ``timeout`` s) until it listens."""
+    """Start a loopback server of ``driver`` and wait (up to ``timeout`` s) until it listens.
+
+    Without ``token_file`` the server writes a new token into a private directory of its own and removes it
+    when it stops — also when it stops because this process died."""
     workdir = Path(tempfile.mkdtemp(prefix="halkit-remote-"))
     command = [sys.executable, "-m", "halkit.remote", "serve", "--driver", driver, "--port", "0", "--exit-with-parent",
-               "--token-file", str(token_file or workdir / "token"), *args]
+               *(["--token-file", str(token_file)] if token_file else []), *args]
     if max_memory is not None:
         command += ["--max-memory", str(max_memory)]
     env = dict(os.environ)

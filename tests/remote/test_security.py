@@ -166,3 +166,25 @@ def test_sigterm_stops_gracefully_and_clients_learn_it(fresh_server):
     assert "closing 1 session(s)" in fresh_server.log() and "stopped" in fresh_server.log()
     driver.close()
     driver.free(x.buffer)  # after close: a no-op, as garbage collection may run late
+
+
+_PARENT = """
+import time
+from halkit.remote import start_server
+server = start_server("numpy")
+print(server.pid, server.token_file, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_server_outlives_no_parent():
+    """The process that started a server is killed (no cleanup runs): the server notices and stops, and removes
+    the token file it made."""
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True)
+    pid, token_file = parent.stdout.readline().split()
+    parent.kill()
+    parent.wait()
+    server = psutil.Process(int(pid))
+    assert _eventually(lambda: not server.is_running() or server.status() == psutil.STATUS_ZOMBIE, 10), \
+        f"server {pid} still running after its parent died"
+    assert not Path(token_file).exists()

@@ -5,7 +5,7 @@ import torch
 import halkit
 from halkit import bench, hal
 from halkit.remote import connect
-from halkit.training import load_digits, loss_gap, train_side_by_side
+from halkit.training import Digits, load_digits, loss_gap, train_side_by_side
 
 
 @pytest.fixture
@@ -56,3 +56,13 @@ def test_the_benchmark_selects_the_remote_device(as_remote):
     results = bench.run(shapes=[(32, 32, 32)], backends=["remote", "numpy"], threads=[1], quick=True, progress=False)
     timed = {row["backend"]: row for row in results}
     assert set(timed) == {"remote", "numpy"} and timed["remote"]["median_s"] > 0, results.table()
+
+
+def test_the_dashboards_offer_the_remote_device(as_remote):
+    from halkit.widgets.benchmark import BenchmarkDashboard
+    from halkit.widgets.training import TrainingDashboard
+
+    assert "remote" in BenchmarkDashboard(quick=True, run_on_change=False).backends.options
+    tiny = Digits(torch.zeros(4, 64), torch.zeros(4, dtype=torch.int64), torch.zeros(2, 64),
+                  torch.zeros(2, dtype=torch.int64))
+    assert TrainingDashboard(tiny, variants=("remote",)).variants.value == ("remote",)
