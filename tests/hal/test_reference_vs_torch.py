@@ -75,6 +75,8 @@ SPECIAL = [
     ("layer_norm", [np.array([[1.0, 1.0, 1.0], [np.inf, 0.0, 1.0]]), None, None], {}),
     ("mean", [np.zeros((0, 3))], dict(axes=0)),
     ("sum", [np.array([np.inf, -np.inf, 1.0])], {}),
+    ("sum", [np.array(2.5)], dict(axes=0)),  # torch takes dim 0 (or -1) of a 0-D tensor: the tensor itself
+    ("mean", [np.array(2.5)], dict(axes=-1, keepdims=True)),
     ("gemm", [np.array([[np.nan, 1.0], [2.0, 3.0]]), np.eye(2), None], dict(activation="relu")),
     ("hardswish_backward", [np.ones(7), np.array([-3.0, 3.0, -np.inf, np.inf, np.nan, -3.0001, 3.0001])], {}),
     ("div", [np.array([1.0, -1.0, 0.0, np.inf]), np.array([0.0, 0.0, 0.0, np.inf])], {}),

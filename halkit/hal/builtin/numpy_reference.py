@@ -240,10 +240,11 @@ class NumpyDriver(HostDriver):
 
     # --- reductions -------------------------------------------------------------------------------------
     def sum(self, x, axes=None, keepdims=False):
-        return _new(x.sum(axis=normalize_axes("sum", axes, x.ndim), keepdims=keepdims), x.dtype)
+        axes = normalize_axes("sum", axes, x.ndim) if x.ndim else ()  # a 0-D array's axis 0 is itself, as in torch
+        return _new(x.sum(axis=axes, keepdims=keepdims), x.dtype)
 
     def mean(self, x, axes=None, keepdims=False):
-        axes = normalize_axes("mean", axes, x.ndim)
+        axes = normalize_axes("mean", axes, x.ndim) if x.ndim else ()
         count = math.prod(x.shape[a] for a in axes)
         with np.errstate(invalid="ignore"):  # an empty reduction is 0/0 = NaN, like torch (and no warning)
             return _new(x.sum(axis=axes, keepdims=keepdims) / x.dtype.type(count), x.dtype)
