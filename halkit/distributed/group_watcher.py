@@ -10,9 +10,12 @@ The worker starts it (halkit.distributed.worker) with a pidfd of itself: the
 pidfd turns readable the moment the worker exits, however it exits. The
 watcher then SIGTERMs the group and SIGKILLs what is left after a grace
 period. It runs no user code and imports nothing heavy (run by path, not as
-part of the halkit package), so nothing delays it. A child that started its
-own session (setsid) has left the group and is out of reach, as it is for
-torch's agent.
+part of the halkit package), so nothing delays it.
+
+Two differences from torch's agent alone: what a worker leaves running in its
+group is stopped as soon as that worker exits (the agent would stop it when
+the whole job ends), and a child that started its own session (setsid) has
+left the group and is out of reach for both.
 """
 
 import os
