@@ -118,7 +118,8 @@ class MockDriver(Driver):
         elif isinstance(target, (Stream, Event)):
             target.synchronize(timeout)
         else:
-            raise TypeError(f"target must be None (the whole device), a stream or an event, got {type(target).__name__}")
+            raise TypeError(f"target must be None (the whole device), a stream or an event, "
+                            f"got {type(target).__name__}")
 
     def close(self) -> None:
         if not self._closed and self._device is not None:

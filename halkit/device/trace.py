@@ -129,7 +129,8 @@ class Trace:
         records = self.records
         lanes = {lane: i for i, lane in enumerate(dict.fromkeys((r.kind == HOST, r.stream) for r in records))}
         events = [
-            {"name": r.name, "cat": r.kind, "ph": "X", "pid": int(r.kind == HOST), "tid": lanes[r.kind == HOST, r.stream],
+            {"name": r.name, "cat": r.kind, "ph": "X", "pid": int(r.kind == HOST),
+             "tid": lanes[r.kind == HOST, r.stream],
              "ts": getattr(r, f"{clock}_start") * 1e6,
              "dur": (getattr(r, f"{clock}_end") - getattr(r, f"{clock}_start")) * 1e6,
              "args": {"bytes": r.nbytes, "flops": r.flops, "bound": r.bound, "engine": r.engine, "status": r.status,

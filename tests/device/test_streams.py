@@ -225,7 +225,7 @@ def test_the_interpreter_exits_after_a_host_function_freed_a_queued_buffer():
 
 def test_bad_arguments_to_stream_commands_name_the_argument(device):
     s, buf = device.stream(), device.alloc((2, 2))
-    with pytest.raises(TypeError, match=r"copy_to_device source \(src\) must be a NumPy array or a PinnedBuffer, got list"):
+    with pytest.raises(TypeError, match=r"copy_to_device source \(src\) must be a NumPy array .* got list"):
         s.copy_to_device(buf, [[1, 2], [3, 4]])
     with pytest.raises(TypeError, match=r"copy_to_host destination \(dst\) must be a NumPy array .* got list"):
         s.copy_to_host([0, 0, 0, 0], buf)
