@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .bench import colour
+from .bench import colour, ratio
 from .figure import Figure, subplots
 from .table import Table
 from .units import duration
@@ -36,14 +36,33 @@ def training_figure(histories: dict[str, list[dict]], epochs: int | None = None)
     return fig
 
 
-def training_table(histories: dict[str, list[dict]]) -> Table:
-    """Per variant: epochs, last loss, test accuracy, median epoch and step time."""
+def training_table(histories: dict[str, list[dict]], reference: str | None = None) -> Table:
+    """Per variant: epochs, last loss, test accuracy, median epoch and step time, the step times' spread.
+
+    With ``reference`` (e.g. ``"torch"``), a "step × reference" column gives each variant's speed-up over it:
+    median step time over median step time, the epochs being the rounds of one interleaved run (the variants
+    train epoch by epoch in turn), marked ``~`` when ``halkit.bench`` finds it within the noise.
+    """
+    from halkit.bench import Timing
+
+    steps = {v: Timing(tuple(h["step_s"] for h in history), 1) for v, history in histories.items() if history}
     rows = []
     for variant, history in histories.items():
-        if history:
-            last = history[-1]
-            rows.append((variant, last["epoch"], f"{last['loss']:.4f}", f"{100 * last['test_accuracy']:.1f}%",
-                         duration(float(np.median([h["epoch_s"] for h in history]))),
-                         duration(float(np.median([h["step_s"] for h in history])))))
-    columns = ("variant", "epochs", "last loss", "test accuracy", "median epoch", "median step")
-    return Table(columns, rows, numeric=columns[1:])
+        if not history:
+            continue
+        last, step = history[-1], steps[variant]
+        row = [variant, last["epoch"], f"{last['loss']:.4f}", f"{100 * last['test_accuracy']:.1f}%",
+               duration(float(np.median([h["epoch_s"] for h in history]))), duration(step.median),
+               f"{step.max / step.min:.2f}"]
+        if reference is not None:
+            base = steps.get(reference)
+            row.append("-" if base is None else ratio(base.median / step.median,
+                                                      None if base is step else base.differs_from(step)))
+        rows.append(row)
+    columns = ["variant", "epochs", "last loss", "test accuracy", "median epoch", "median step", "step spread"]
+    notes = []
+    if reference is not None:
+        columns.append(f"step × {reference}")
+        notes.append(f"step × {reference} = speed-up over {reference} (median step time over the epochs), "
+                     "~ = within the epoch-to-epoch noise; step spread = slowest epoch's step / fastest's")
+    return Table(columns, rows, notes, numeric=columns[1:])

@@ -56,7 +56,8 @@ class TrainingDashboard:
         """Draw ``histories`` (e.g. from a training run done in a plain cell)."""
         self.histories = histories
         self.plot.value = plots.png(plots.training_figure(histories, epochs), dpi=90)
-        self.table.value = plots.training_table(histories).html()
+        reference = training.TORCH if training.TORCH in histories else None
+        self.table.value = plots.training_table(histories, reference=reference).html()
         self.status.value = " · ".join(f"{v}: epoch {h[-1]['epoch']}, acc {100 * h[-1]['test_accuracy']:.1f}%"
                                        for v, h in histories.items() if h)
 

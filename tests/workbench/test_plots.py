@@ -169,3 +169,40 @@ def test_size(nbytes, text):
 def test_table_rejects_a_ragged_row():
     with pytest.raises(ValueError, match="has 1 cells, the header has 2"):
         plots.Table(("a", "b"), [("x",)])
+
+
+def test_comparison_rows_carry_spread_significance_and_peak():
+    from halkit.bench import Timing
+
+    timings = {"native": Timing((1.0e-3, 1.01e-3, 0.99e-3, 1.0e-3, 1.02e-3), 4),
+               "numpy": Timing((2.0e-3, 2.02e-3, 1.98e-3, 2.0e-3, 2.01e-3), 4)}
+    rows = plots.bench.comparison_rows(timings, op="matmul", m=64, n=64, k=64, threads=1, peak_gflops=0.5)
+    native, numpy_row = rows
+    assert native["vs_numpy"] == pytest.approx(2.0) and native["vs_numpy_significant"] is True
+    assert numpy_row["vs_numpy"] == 1.0 and numpy_row["vs_numpy_significant"] is None
+    assert native["pct_peak"] == pytest.approx(100 * 2 * 64 ** 3 / 1e-3 / 1e9 / 0.5)
+    assert native["min_s"] == 0.99e-3 and native["max_s"] == 1.02e-3
+    with pytest.raises(ValueError, match="reference 'torch' is not one of the timed callables"):
+        plots.bench.comparison_rows(timings, op="matmul", m=1, n=1, k=1, threads=1, reference="torch")
+
+
+def test_ratio_summary_counts_significant_and_noisy_ratios():
+    rows = [_row("native", vs_numpy=1.5, vs_numpy_significant=True, pct_peak=60.0),
+            _row("native", vs_numpy=0.98, vs_numpy_significant=False, pct_peak=40.0, noisy=True),
+            _row("numpy", vs_numpy=1.0)]
+    line, = plots.bench.ratio_summary(rows, "native", "numpy")
+    assert line.startswith("1 thread(s): native is 0.98–1.50× numpy")
+    assert "1 significantly faster, 0 significantly slower, 1 within the noise" in line
+    assert "40–60 % of the peak" in line and "1 noisy" in line
+
+
+def test_training_table_states_the_step_speedup_and_its_noise():
+    def history(step, jitter):
+        return [{"epoch": e, "loss": 1 / e, "test_accuracy": 0.9, "epoch_s": 0.1,
+                 "step_s": step * (1 + jitter * (-1) ** e)} for e in range(1, 11)]
+
+    table = plots.training_table({"torch": history(1e-3, 0.01), "fast": history(0.5e-3, 0.01),
+                                  "same": history(1e-3, 0.2)}, reference="torch")
+    ratio = {row[0]: row[-1] for row in table.rows}
+    assert ratio == {"torch": "1.00", "fast": "2.00", "same": "1.00~"}
+    assert "step spread" in table.columns and "within the epoch-to-epoch noise" in table.notes[0]
