@@ -13,7 +13,7 @@ rounds is reported):
   timed in the same rounds;
 * **the MLP** 64×512 → 512 → 512 → 10 forward: on the remote device with its weights resident, uploading
   its weights on every call, and on the native driver in this process; and HALLinear (torch) under
-  ``hal.use("remote")``, which shows what the torch layer does with a device behind a link today.
+  ``hal.use("remote")``: its weights stay resident, its activations return to the host between layers.
 """
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ log = logging.getLogger("halkit.remote")
 
 MAX_STREAMS = 256  # per session: each is a worker thread
 KEEP_EVENTS = 4096  # completed events remembered per session (older ones are known to be complete)
+MAX_PENDING_ERRORS = 64  # failures outside any stream kept for the client's next replies
 _POLL_S = 0.25  # how often a blocked thread looks whether its session has closed
 _HEARTBEAT = pb.Reply(heartbeat=pb.Heartbeat()).SerializeToString()
 _ANSWERED = frozenset({"allocate", "query", "sync", "ping"})  # commands whose sender waits for a Done
@@ -187,7 +188,7 @@ class Session:
             def fail():  # in the stream's order, so its next synchronize reports it
                 raise exc
             self.streams[body.stream].submit(kind, fail)
-        else:
+        elif len(self._errors) < MAX_PENDING_ERRORS:  # a client that never synchronizes cannot grow this forever
             self._errors.append(exc)
 
     def _allocate(self, c: pb.Allocate) -> None:

@@ -83,3 +83,20 @@ def test_token_file_is_private_and_never_overwritten(tmp_path):
         wire.read_token(empty)
     with pytest.raises(ValueError, match="cannot read"):
         wire.read_token(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("text, size", [("1073741824", 1 << 30), ("4GiB", 4 << 30), ("512M", 512 << 20),
+                                        ("1.5 KiB", 1536), ("7B", 7)])
+def test_max_memory_sizes(text, size):
+    from halkit.remote.__main__ import parse_bytes
+
+    assert parse_bytes(text) == size
+
+
+def test_a_bad_size_is_a_clear_error():
+    import argparse
+
+    from halkit.remote.__main__ import parse_bytes
+
+    with pytest.raises(argparse.ArgumentTypeError, match="512MiB"):
+        parse_bytes("lots")
