@@ -341,7 +341,9 @@ class RemoteDriver(Driver):
         if self._closed:
             raise DeviceError(f"the remote device at {self.address} was closed")
         if self._lost is None and time.monotonic() - self._heard > self._timeout:
-            self._lose(f"no reply or heartbeat for {self._timeout:g} s")
+            time.sleep(0.2)  # this process may have been the busy one: let the reply reader catch up first
+            if time.monotonic() - self._heard > self._timeout:
+                self._lose(f"no reply or heartbeat for {self._timeout:g} s")
         if self._lost is not None:
             raise DeviceLostError(self._lost)
 

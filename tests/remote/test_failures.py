@@ -182,3 +182,15 @@ def test_malformed_commands_are_refused_with_a_reason(server, command, error):
     session.close()
     messages = [r.error.message for r in replies if r.HasField("error")]
     assert len(messages) == 1 and error in messages[0], messages
+
+
+def test_a_busy_client_is_not_mistaken_for_a_dead_server(remote):
+    """This process holds the GIL longer than the heartbeat timeout (a builtin sum over a range never lets another
+    thread run): the heartbeats queued meanwhile prove the server alive, so the next call works."""
+    start, n = time.perf_counter(), 1 << 20
+    while time.perf_counter() - start < remote._timeout + 1.0:
+        start, n = time.perf_counter(), 2 * n
+        sum(range(n))  # the last one runs past the timeout
+    assert time.perf_counter() - start > remote._timeout + 0.5
+    x = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(hal.to_device(x, remote).numpy(), x)
