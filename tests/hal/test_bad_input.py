@@ -38,7 +38,26 @@ CASES = [
     (lambda: hal.conv2d(np.ones((1, 2, 5, 5), np.float32), np.ones((4, 2, 3, 3), np.float32), groups=2), ValueError, ["groups=2", "expects 4"]),
     (lambda: hal.conv2d(np.ones((1, 2, 5, 5), np.float32), np.ones((4, 2, 3, 3), np.float32), stride=0), ValueError, ["stride must be an int from 1"]),
     (lambda: hal.conv2d(np.ones((1, 2, 2, 2), np.float32), np.ones((4, 2, 3, 3), np.float32)), ValueError, ["smaller than the dilated kernel"]),
+    # issue 14 item 16: huge geometry values are refused up front, not by NumPy internals
+    (lambda: hal.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32), padding=2**62), ValueError,
+     ["padding must be an int from 0 to 2147483647"]),
+    (lambda: hal.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32), padding="full"), ValueError,
+     ["padding must be an int, a pair of ints, 'valid' or 'same'"]),
+    # issue 14 item 4: ndarray subclasses would mean different things on different drivers
+    (lambda: hal.mul(np.asmatrix(f32), np.asmatrix(f32)), TypeError, ["a is a matrix", "np.asarray(a)"]),
+    (lambda: hal.relu(np.ma.masked_array(f32, mask=f32 > 0)), TypeError, ["x is a MaskedArray", ".filled(value)"]),
+    (lambda: hal.sum(f32, axes=(0, 0)), ValueError, ["axes repeat an axis"]),
+    (lambda: hal.sum(f32, axes=5), ValueError, ["axes must lie in [-2, 2)"]),
+    (lambda: hal.embedding(f32, np.array([0, 1], np.int32)), TypeError, ["indices has dtype int32", "int64"]),
 ]
+
+
+def test_zero_dimensional_inputs_give_zero_dimensional_arrays(on_backend):
+    # issue 14 item 7: NumPy returns scalars for 0-D results; every op returns an ndarray, as its contract says.
+    x = np.array(1.5, np.float32)
+    for result in (hal.relu(x), hal.gelu(x), hal.add(x, x), hal.mul(x, x), hal.relu_backward(x, x),
+                   hal.gelu_backward(x, x), hal.sum(np.ones(3, np.float32)), hal.mean(x)):
+        assert type(result) is np.ndarray and result.shape == () and result.dtype == np.float32
 
 
 @pytest.mark.parametrize("index", range(len(CASES)))

@@ -186,3 +186,21 @@ def test_second_derivative_through_layer_norm_is_a_clear_error():
         (grad_x,) = torch.autograd.grad(f(x).square().sum(), x, create_graph=True)
         with pytest.raises(RuntimeError, match="second derivative through halkit.layer_norm_backward is not implemented"):
             grad_x.sum().backward()
+
+
+def test_autocast_bfloat16_behaves_like_nn_linear():
+    # issue 14 item 17: a bf16 activation from a torch layer under autocast used to raise a TypeError.
+    torch.manual_seed(3)
+    torch_first = nn.Linear(8, 8)
+    ref = nn.Linear(8, 4)
+    hal_layer = HALLinear(8, 4)
+    hal_layer.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h = torch_first(x)
+        assert h.dtype == torch.bfloat16
+        expected, got = ref(h), hal_layer(h)
+    assert got.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected.float(), atol=3e-2, rtol=2e-2)
+    got.float().sum().backward()  # gradients flow through the cast back to the float32 parameters
+    assert hal_layer.weight.grad is not None and hal_layer.weight.grad.dtype == torch.float32
