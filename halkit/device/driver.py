@@ -97,6 +97,12 @@ class MockDriver(Driver):
     def create_stream(self) -> Stream:
         return self.device.stream()
 
+    def destroy_stream(self, stream) -> None:
+        stream = self._stream(stream)
+        if stream is self.device.default_stream:
+            raise DeviceError("the default stream belongs to the device: it is released by close()")
+        stream.close()
+
     @property
     def default_stream(self) -> Stream:
         return self.device.default_stream

@@ -12,6 +12,7 @@ overlap copies with compute on it::
     launch(op, outputs, inputs, params, stream)
                                             run one op of the op set (:mod:`halkit.hal.opset`) on device arrays
     create_stream() -> stream               an in-order queue; different streams may run concurrently
+    destroy_stream(stream)                  release it; work already issued still runs (optional: default no-op)
     record(stream) -> event                 a point in a stream
     wait(stream, event)                     later work on ``stream`` waits for ``event``
     query(event) -> bool                    has the point been reached?
@@ -127,6 +128,10 @@ class Driver(abc.ABC):
     # --- ordering -----------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_stream(self) -> Any: ...
+
+    def destroy_stream(self, stream) -> None:
+        """Release a stream from ``create_stream`` (never the default one); work already issued to it still runs.
+        Drivers whose streams hold nothing (no thread, no queue) need not override this."""
 
     @abc.abstractmethod
     def record(self, stream) -> Any:

@@ -48,12 +48,21 @@ class Event:
 
 
 class Stream:
-    """An in-order queue of one device. ``with stream: ...`` makes it the thread's current stream there."""
+    """An in-order queue of one device. ``with stream: ...`` makes it the thread's current stream there;
+    ``close()`` releases a stream this object created (a device stream may hold a worker thread)."""
 
     def __init__(self, device=None, handle=None):
         self.driver = _driver(device)
+        self._owned = handle is None
         self.handle = self.driver.create_stream() if handle is None else handle
         self._previous = []
+
+    def close(self) -> None:
+        """Release the device stream (work already issued still runs). Idempotent; a no-op for a stream this
+        object did not create, such as ``current_stream()``'s."""
+        if self._owned:
+            self._owned = False
+            self.driver.destroy_stream(self.handle)
 
     def record(self) -> Event:
         return Event(self.driver, self.driver.record(self.handle))
