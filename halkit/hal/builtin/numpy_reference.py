@@ -294,14 +294,21 @@ class NumpyDriver(HostDriver):
                                                         padding, dilation)
         windows = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode, -np.inf)
         flat = windows.reshape(*windows.shape[:4], -1)
+        # padding never wins a tie (an all -inf window's maximum is its first real element, as in torch), and a
+        # window of padding only (padding + dilation allow one) passes no gradient at all
+        real = _pool_windows(np.ones(x.shape, bool), kernel_size, stride, padding, dilation, ceil_mode, False)
+        real = real.reshape(flat.shape)
         nan = np.isnan(flat)
-        arg = np.where(nan.any(axis=-1), nan.argmax(axis=-1), flat.argmax(axis=-1))
+        with np.errstate(invalid="ignore"):
+            top = real & (flat == flat.max(axis=-1, keepdims=True))
+        arg = np.where(nan.any(axis=-1), nan.argmax(axis=-1), top.argmax(axis=-1))
+        keep = real.any(axis=-1)
         n, c, oh, ow = arg.shape
-        rows = np.arange(oh)[:, None] * sh - ph + (arg // kw) * dh
-        cols = np.arange(ow)[None, :] * sw - pw + (arg % kw) * dw
+        rows = np.where(keep, np.arange(oh)[:, None] * sh - ph + (arg // kw) * dh, 0)
+        cols = np.where(keep, np.arange(ow)[None, :] * sw - pw + (arg % kw) * dw, 0)
         out = np.zeros_like(x)
         ni, ci = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
-        np.add.at(out, (ni[:, :, None, None], ci[:, :, None, None], rows, cols), grad)
+        np.add.at(out, (ni[:, :, None, None], ci[:, :, None, None], rows, cols), np.where(keep, grad, 0))
         return out
 
     def avg_pool2d(self, x, kernel_size=1, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -348,7 +355,7 @@ class NumpyDriver(HostDriver):
 
     def embedding_backward(self, grad, indices, num_weights=0):
         out = np.zeros((num_weights, grad.shape[-1]), grad.dtype)
-        np.add.at(out, indices.reshape(-1), grad.reshape(-1, grad.shape[-1]))
+        np.add.at(out, indices.reshape(-1), grad.reshape(indices.size, grad.shape[-1]))  # not -1: dim may be 0
         return out
 
     def cat(self, xs, axis=0):
@@ -368,8 +375,8 @@ class NumpyDriver(HostDriver):
 
     def random_normal(self, shape=(), dtype="float32", seed=0, offset=0, mean=0.0, std=1.0):
         rng = np.random.Generator(np.random.Philox(key=int(seed), counter=int(offset)))
-        return (rng.standard_normal(tuple(shape)) * std + mean).astype(np.dtype(dtype))
+        return _new(rng.standard_normal(tuple(shape)) * std + mean, np.dtype(dtype))  # 0-D: an array, not a scalar
 
     def random_uniform(self, shape=(), dtype="float32", seed=0, offset=0, low=0.0, high=1.0):
         rng = np.random.Generator(np.random.Philox(key=int(seed), counter=int(offset)))
-        return (rng.random(tuple(shape)) * (high - low) + low).astype(np.dtype(dtype))
+        return _new(rng.random(tuple(shape)) * (high - low) + low, np.dtype(dtype))
