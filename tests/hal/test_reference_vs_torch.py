@@ -70,6 +70,9 @@ SPECIAL = [
     ("max_pool2d", [nan_at((1, 1, 5, 5), (0, 0, 0, 0))], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ("max_pool2d_backward", [np.ones((1, 2, 2, 2)), nan_at((1, 2, 4, 4), (0, 1, 1, 2))], dict(kernel_size=2)),
     ("max_pool2d", [np.full((1, 1, 3, 3), -np.inf)], dict(kernel_size=2, stride=1)),
+    # all -inf with padding: each window's gradient goes to its first REAL element (padding never wins a tie)
+    ("max_pool2d_backward", [np.arange(1.0, 10.0).reshape(1, 1, 3, 3), np.full((1, 1, 3, 3), -np.inf)],
+     dict(kernel_size=3, stride=1, padding=1)),
     ("avg_pool2d", [nan_at((1, 1, 4, 4), (0, 0, 3, 3))], dict(kernel_size=2, padding=1, count_include_pad=False)),
     ("softmax", [np.array([[-np.inf, -np.inf], [np.inf, 1.0], [np.nan, 0.0], [-np.inf, 0.0]])], {}),
     ("layer_norm", [np.array([[1.0, 1.0, 1.0], [np.inf, 0.0, 1.0]]), None, None], {}),
@@ -88,6 +91,17 @@ SPECIAL = [
 def test_reference_matches_torch_on_nan_and_inf(op, inputs, params, dtype):
     inputs = [None if x is None else x.astype(dtype) for x in inputs]
     assert_matches_torch(op, inputs, params, special=True)
+
+
+def test_max_pool_window_of_padding_only_gives_minus_inf_and_no_gradient():
+    """Padding + dilation can place a whole window in the padding (H=1, padding 1, dilation 2: rows -1 and 1).
+    torch returns -inf and its backward writes out of bounds (heap corruption, so it is no judge here); the
+    reference returns -inf and passes no gradient (it used to wrap the gradient onto a real element)."""
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 1, 7))
+    params = dict(kernel_size=2, stride=None, padding=(1, 0), dilation=(2, 2), ceil_mode=True)
+    y = hal.reference().max_pool2d(x, **params)
+    np.testing.assert_array_equal(y, np.full((1, 1, 1, 3), -np.inf))
+    np.testing.assert_array_equal(hal.reference().max_pool2d_backward(np.ones_like(y), x, **params), np.zeros_like(x))
 
 
 def test_relu_backward_keeps_the_gradient_at_nan_like_threshold_backward():

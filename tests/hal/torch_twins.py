@@ -94,7 +94,7 @@ TWINS = {
     "tanh_backward": lambda grad, y: aten.tanh_backward(t(grad), t(y)),
     "sigmoid_backward": lambda grad, y: aten.sigmoid_backward(t(grad), t(y)),
     "add_bias": lambda x, b: t(x) + t(b),
-    "sum_rows": lambda x: t(x).reshape(-1, x.shape[-1]).sum(0),
+    "sum_rows": lambda x: t(x).reshape(int(np.prod(x.shape[:-1])), x.shape[-1]).sum(0),
     "softmax": lambda x: torch.softmax(t(x), -1),
     "softmax_backward": lambda grad, y: aten._softmax_backward_data(t(grad), t(y), -1, t(y).dtype),
     "layer_norm": lambda x, weight, bias, eps: F.layer_norm(t(x), x.shape[-1:], t(weight), t(bias), eps),
