@@ -20,7 +20,7 @@ _LAZY = {
     "strict": "halkit.hal",  # halkit.strict(): a host fallback (HAL op or halkit-device torch op) raises
 }
 # subpackages reachable as attributes (halkit.runtime.compile(...)) without importing them by hand.
-_SUBPACKAGES = {"bench", "device", "distributed", "runtime", "torch", "widgets"}
+_SUBPACKAGES = {"bench", "device", "distributed", "remote", "runtime", "torch", "widgets"}
 
 
 def __getattr__(name):
