@@ -90,6 +90,19 @@ class DeviceArray:
             raise ValueError(f"cannot reshape a DeviceArray of shape {self.shape} into {tuple(shape)}")
         return DeviceArray(self._storage, shape, self.dtype, self.offset)
 
+    def view(self, shape, dtype=None, offset: int = 0) -> "DeviceArray":
+        """Another dense view of the same buffer (no copy): ``shape`` elements of ``dtype`` (default: this
+        array's) starting ``offset`` bytes after this array's start; it must lie inside the buffer."""
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        start = self.offset + int(offset)
+        end = start + math.prod(shape) * dtype.itemsize
+        if any(d < 0 for d in shape) or start < 0 or end > self._storage.nbytes or start % dtype.itemsize:
+            raise ValueError(
+                f"a view of {shape} {dtype} at byte {start} does not fit the {self._storage.nbytes}-byte buffer "
+                f"(or is not aligned to its {dtype.itemsize}-byte elements)")
+        return DeviceArray(self._storage, shape, dtype, start)
+
     def __getitem__(self, index) -> "DeviceArray":
         """``a[i]``: the i-th sub-array along the first axis (a view). Other indexing needs a device op."""
         if isinstance(index, (int, np.integer)) and not isinstance(index, bool) and self.shape:
