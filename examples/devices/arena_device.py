@@ -14,8 +14,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from scipy.special import erf
 
-from halkit.hal import Capabilities, DeviceSpec, Driver, SystolicArray, opset
-from halkit.hal.errors import BufferFreedError, DeviceError, HostAccessError, OutOfMemoryError, StreamError
+from halkit.hal import (BufferFreedError, Capabilities, DeviceError, DeviceSpec, DeviceTimeoutError, Driver,
+                        HostAccessError, OutOfMemoryError, StreamError, SystolicArray, opset)
 
 ALIGN = 64  # every block starts on a 64-byte boundary, as DMA engines like
 QUEUES = 4  # hardware queues, handed out in turn as streams (a wait follows its record: no deadlock)
@@ -175,7 +175,7 @@ class ArenaDriver(Driver):
         targets = [] if self.closed else self.queues if target is None else [target]  # closed: all was done
         for event in [t if isinstance(t, threading.Event) else self.record(t) for t in targets]:
             if not event.wait(timeout):
-                raise TimeoutError(f"arena: the work was not done after {timeout} s")
+                raise DeviceTimeoutError(f"arena: the work was not done after {timeout} s")
             error, event.stream.error = event.stream.error, None
             if error is not None:
                 raise StreamError(f"a command on an arena stream failed: {type(error).__name__}: {error}") from error

@@ -42,7 +42,7 @@ import numpy as np
 from halkit.hal import opset
 from halkit.hal.array import DeviceArray
 from halkit.hal.cost import Cost
-from halkit.hal.errors import DeviceError, StreamError
+from halkit.hal.errors import DeviceError, DeviceTimeoutError, StreamError
 
 from .memory import Buffer, PinnedBuffer, check_same_layout
 from .trace import TraceRecord
@@ -168,7 +168,7 @@ def _host_wait(fence: _Fence, timeout, what: str, device) -> None:
             "same stream, which can never run while it waits; wait from the host instead, or free/copy with "
             "commands issued to the stream rather than from inside it")
     if not fence.wait(timeout):
-        raise DeviceError(f"timed out after {timeout} s waiting for {what} on device {device.name!r}")
+        raise DeviceTimeoutError(f"timed out after {timeout} s waiting for {what} on device {device.name!r}")
     device._host_reached(fence.model_time)
     if fence.failure is not None:
         raise fence.failure.exception()

@@ -20,6 +20,7 @@ from .errors import (
     BuildError,
     DeviceError,
     DeviceLostError,
+    DeviceTimeoutError,
     FallbackError,
     HalError,
     HostAccessError,
@@ -63,7 +64,7 @@ __all__ = [
     "strict", "fallback_counts", "reset_fallback_counts", "HostFallbackWarning",
     # errors
     "HalError", "BackendUnavailableError", "BuildError", "DeviceError", "OutOfMemoryError", "BufferFreedError",
-    "HostAccessError", "StreamError", "DeviceLostError", "FallbackError",
+    "HostAccessError", "StreamError", "DeviceLostError", "DeviceTimeoutError", "FallbackError",
     # ops
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "add", "add_bias", "as_strided", "avg_pool2d",
     "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "batch_norm_stats", "bmm", "cast", "cat", "conv2d",

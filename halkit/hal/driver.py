@@ -146,7 +146,8 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def synchronize(self, target=None, timeout: float | None = None) -> None:
-        """Block until ``target`` (a stream, an event, or None: everything) is done; raise its first failure."""
+        """Block until ``target`` (a stream, an event, or None: everything) is done; raise its first failure.
+        Past ``timeout`` seconds raise DeviceTimeoutError (a TimeoutError); the work goes on."""
 
     def close(self) -> None:
         """Release the device. Idempotent."""

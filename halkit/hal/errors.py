@@ -38,6 +38,10 @@ class StreamError(DeviceError):
     """A command on a stream failed; raised where the host synchronises, chained to the original error."""
 
 
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """synchronize(timeout=...) ran out before the device got there; the work goes on (catch TimeoutError)."""
+
+
 class DeviceLostError(DeviceError):
     """The device stopped answering (process died, link dropped, request timed out); its buffers are gone."""
 
