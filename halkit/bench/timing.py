@@ -80,12 +80,13 @@ class Timing:
         return a3 < b1 or b3 < a1
 
 
-def loop_sampler(fn: Callable[[], object], context: Callable[[], contextlib.AbstractContextManager] | None = None
-                 ) -> Sampler:
+def loop_sampler(fn: Callable[[], object], context: Callable[[], contextlib.AbstractContextManager] | None = None,
+                 device=None) -> Sampler:
     """A sampler that calls ``fn()`` n times in a plain loop and waits for the device before stopping the clock.
 
     ``context`` (a zero-argument factory, e.g. ``lambda: hal.use("mock")`` or ``torch.inference_mode``) is
     entered around each sample, outside the timed region, so selecting a backend is not timed per call.
+    ``device`` (a driver or its name) is the one waited for; default: the current driver inside ``context``.
     """
     enter = context or contextlib.nullcontext
 
@@ -94,7 +95,7 @@ def loop_sampler(fn: Callable[[], object], context: Callable[[], contextlib.Abst
             start = time.perf_counter()
             for _ in range(n):
                 fn()
-            hal.synchronize()
+            hal.synchronize(device)
             return time.perf_counter() - start
 
     return sample

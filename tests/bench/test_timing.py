@@ -76,9 +76,12 @@ def test_the_loop_waits_for_the_device_before_the_clock_stops(monkeypatch):
     events = []
     clock = iter(range(100))
     monkeypatch.setattr(timing.time, "perf_counter", lambda: events.append("clock") or float(next(clock)))
-    monkeypatch.setattr(timing.hal, "synchronize", lambda *args, **kwargs: events.append("sync"))
+    monkeypatch.setattr(timing.hal, "synchronize", lambda device=None: events.append(f"sync {device}"))
     timing.loop_sampler(lambda: events.append("call"))(3)
-    assert events == ["clock", "call", "call", "call", "sync", "clock"]
+    assert events == ["clock", "call", "call", "call", "sync None", "clock"]
+    events.clear()
+    timing.loop_sampler(lambda: events.append("call"), device="mock")(1)
+    assert events == ["clock", "call", "sync mock", "clock"]
 
 
 def test_the_context_is_entered_around_the_sample_not_each_call():
