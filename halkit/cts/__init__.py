@@ -20,10 +20,10 @@ From Python (or pytest: tests/cts/test_cts.py parametrizes driver × check)::
     report = halkit.cts.run("native")
     print(halkit.cts.capability_matrix([report]))
 """
-from .matrix import capability_matrix
+from .matrix import capability_matrix, contract_table
 from .runner import (FAIL, NA, PASS, XFAIL, XPASS, Report, Result, checks, driver_class, expected_failure, run,
                      run_check)
 from .suite import Check, NotApplicable
 
-__all__ = ["run", "run_check", "checks", "driver_class", "expected_failure", "capability_matrix", "Report", "Result",
-           "Check", "NotApplicable", "PASS", "FAIL", "XFAIL", "XPASS", "NA"]
+__all__ = ["run", "run_check", "checks", "driver_class", "expected_failure", "capability_matrix", "contract_table",
+           "Report", "Result", "Check", "NotApplicable", "PASS", "FAIL", "XFAIL", "XPASS", "NA"]

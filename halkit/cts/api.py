@@ -117,3 +117,5 @@ def streams(ctx):
     hal.synchronize(driver, timeout=60)
     np.testing.assert_allclose(z.numpy(), 2 * (a.astype(np.float64) @ a), rtol=1e-4, atol=1e-3)
     assert_equal(hal.to_device(a[:3], driver).numpy(), a[:3], "to_device(...).numpy()")
+    first.close()
+    second.close()

@@ -44,7 +44,7 @@ def own_streams(ctx):
     driver = ctx.driver
 
     def work(index, iterations):
-        stream = driver.create_stream()
+        stream = ctx.new_stream()  # list.append from several threads is safe
         rng = np.random.default_rng(index)
         for _ in range(iterations):
             a = rng.uniform(-1, 1, (48, 32)).astype(np.float32)

@@ -2,7 +2,9 @@
 fared on every other feature — one table across drivers, from their conformance reports."""
 from __future__ import annotations
 
-from ..hal import opset
+import inspect
+
+from ..hal import Driver, opset
 from .runner import FAIL, NA, PASS, XFAIL, XPASS, Report
 
 #: a passing op check's mark says where the op ran
@@ -11,6 +13,21 @@ STATUS_MARK = {FAIL: "✗", XFAIL: "x", XPASS: "!", NA: "-"}
 LEGEND = ("✓ runs on the device · d decomposed into device ops · h host fallback (counted) · ✗ FAILS · "
           "x expected failure · ! listed as unsupported but passes · - not applicable · (blank) dtype not declared")
 _SHORT = {"float32": "f32", "float64": "f64"}
+
+
+def contract_table() -> str:
+    """The methods a driver implements — halkit.hal.Driver's abstract ones, then the optional ones it may
+    override — with the first sentence of each one's contract."""
+    optional = ("close", "destroy_stream")
+    names = [n for n in vars(Driver) if n in Driver.__abstractmethods__] + [n for n in optional if hasattr(Driver, n)]
+    rows = []
+    for name in names:
+        method = getattr(Driver, name)
+        params = ", ".join(p for p in inspect.signature(method).parameters if p != "self")
+        sentence = " ".join((inspect.getdoc(method) or "").split()).split(". ")[0].rstrip(".")
+        rows.append((f"{name}({params})", sentence + (" (optional)" if name in optional else "")))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{signature:<{width}}  {doc}" for signature, doc in rows)
 
 
 def _op_mark(report: Report, op: str, dtype: str) -> str:

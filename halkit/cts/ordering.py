@@ -125,3 +125,16 @@ def timeout(ctx):
                                  "the timeout was ignored")
         raise NotApplicable("the work finished within the 1 ms timeout: no pending state to time out on")
     _close(read(driver, y, stream), a, 1.0, "work that outlived a synchronize timeout")
+
+
+@check("stream.destroy")
+def destroy(ctx):
+    """destroy_stream releases a stream whose work is still queued: that work runs to the end, its event
+    completes, and new streams work."""
+    driver = ctx.driver
+    stream = driver.create_stream()
+    a, y = _slow_product(ctx, stream)
+    event = driver.record(stream)
+    driver.destroy_stream(stream)
+    driver.synchronize(event, timeout=60)
+    _close(read(driver, y, ctx.new_stream()), a, 1.0, "work issued before destroy_stream")

@@ -138,6 +138,8 @@ def run_check(driver: Driver, chk: Check, thorough: bool = False, deadline: floa
     else:
         try:
             ctx.driver.synchronize(None, timeout=60)
+            for stream in ctx.streams:
+                ctx.driver.destroy_stream(stream)
         except Exception as exc:  # noqa: BLE001 - work the check left behind failed
             outcome.setdefault("error", AssertionError(f"left a failure queued on the device: "
                                                        f"{type(exc).__name__}: {exc}"))

@@ -38,13 +38,16 @@ class Context:
     driver: Driver
     thorough: bool = False
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    streams: list = field(default_factory=list)  # created by the check; destroyed after it
 
     @property
     def caps(self) -> Capabilities:
         return self.driver.capabilities()
 
     def new_stream(self):
-        return self.driver.create_stream()
+        stream = self.driver.create_stream()
+        self.streams.append(stream)
+        return stream
 
 
 #: checks that do not depend on the driver (op checks are generated per driver: see ops.py)

@@ -97,7 +97,8 @@ class Driver(abc.ABC):
 
     # --- what the device is -------------------------------------------------------------------------
     @abc.abstractmethod
-    def capabilities(self) -> Capabilities: ...
+    def capabilities(self) -> Capabilities:
+        """What the device runs and costs: ops, dtypes, memory, host memory or a link, cost model, gaps."""
 
     # --- memory -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -127,7 +128,8 @@ class Driver(abc.ABC):
 
     # --- ordering -----------------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_stream(self) -> Any: ...
+    def create_stream(self) -> Any:
+        """A new in-order queue of this device; work on different streams may run concurrently."""
 
     def destroy_stream(self, stream) -> None:
         """Release a stream from ``create_stream`` (never the default one); work already issued to it still runs.
@@ -142,7 +144,8 @@ class Driver(abc.ABC):
         """Work issued to ``stream`` after this call starts only once ``event`` is reached."""
 
     @abc.abstractmethod
-    def query(self, event) -> bool: ...
+    def query(self, event) -> bool:
+        """True once everything before ``event`` has run (never blocks)."""
 
     @abc.abstractmethod
     def synchronize(self, target=None, timeout: float | None = None) -> None:
