@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -29,9 +32,52 @@ size_t page_rounded(size_t nbytes) {
   return (nbytes + page - 1) / page * page;
 }
 
+// Address ranges of freed storages, kept per size for the next storage of that size: a training step
+// frees and allocates the same sizes over and over, and two system calls per tensor would dominate a small op.
+class Reservations {
+ public:
+  void* take(size_t reserved) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& spare = spare_[reserved];
+      if (!spare.empty()) {
+        void* address = spare.back();
+        spare.pop_back();
+        return address;
+      }
+    }
+    void* address = mmap(nullptr, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    TORCH_CHECK(address != MAP_FAILED, "halkit: could not reserve ", reserved,
+                " bytes of address space to stand for a device buffer");
+    return address;
+  }
+
+  void give_back(void* address, size_t reserved) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& spare = spare_[reserved];
+      if (spare.size() < kKeptPerSize) {
+        spare.push_back(address);
+        return;
+      }
+    }
+    munmap(address, reserved);
+  }
+
+ private:
+  static constexpr size_t kKeptPerSize = 64;
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> spare_;
+};
+
+Reservations& reservations() {
+  static auto* instance = new Reservations();  // leaked: storages may be freed during static destruction
+  return *instance;
+}
+
 void delete_holder(void* ctx) {
   auto* holder = static_cast<Holder*>(ctx);
-  munmap(holder->address, holder->reserved);
+  reservations().give_back(holder->address, holder->reserved);
   g_bytes_in_use -= holder->nbytes;
   // At interpreter exit Python tears the owners down itself: leave them alone then.
   if (Py_IsInitialized() && !_Py_IsFinalizing()) {
@@ -47,9 +93,7 @@ c10::DataPtr empty_data_ptr(c10::DeviceIndex device) {
 
 c10::DataPtr data_ptr_for(const py::object& owner, size_t nbytes, c10::DeviceIndex device) {
   const size_t reserved = page_rounded(nbytes);
-  void* address = mmap(nullptr, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  TORCH_CHECK(address != MAP_FAILED, "halkit: could not reserve ", reserved,
-              " bytes of address space to stand for a device buffer");
+  void* address = reservations().take(reserved);
   auto* holder = new Holder{owner.inc_ref().ptr(), address, reserved, nbytes};
   g_bytes_in_use += nbytes;
   return c10::DataPtr(address, holder, &delete_holder, c10::Device(c10::DeviceType::PrivateUse1, device));

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-ROUNDS, CALLS = 7, 300
-SHAPES = [(1, 64, 64), (64, 512, 512)]
+ROUNDS = 7
+SHAPES = {(1, 64, 64): 300, (64, 512, 512): 30}  # shape -> calls per round
+THREADS = 1  # torch's and the HAL's: the machine is shared; one thread each compares like with like
 
 
 def _cpu_name() -> str:
@@ -30,13 +31,13 @@ def _cpu_name() -> str:
         return "unknown CPU"
 
 
-def _per_call(fn, sync=None) -> float:
+def _per_call(fn, sync=None, calls: int = 300) -> float:
     start = time.perf_counter()
-    for _ in range(CALLS):
+    for _ in range(calls):
         fn()
     if sync:
         sync()
-    return (time.perf_counter() - start) / CALLS
+    return (time.perf_counter() - start) / calls
 
 
 def linear_overhead() -> None:
@@ -47,25 +48,30 @@ def linear_overhead() -> None:
         hal.get_backend("mock")
     except hal.BackendUnavailableError:
         hal.register_backend("mock", "halkit.device.driver:MockDriver")
+    torch.set_num_threads(THREADS)
+    hal.set_num_threads(THREADS)
     print(f"{_cpu_name()}; torch threads {torch.get_num_threads()}, HAL threads {hal.get_num_threads()}")
     print(f"{'driver':8} {'linear':>14} {'cpu us':>9} {'halkit us':>10} {'ratio':>7}")
     linear = torch.nn.functional.linear
     for name in ("native", "mock"):
         with device.use(name):
-            for batch, n_in, n_out in SHAPES:
+            for (batch, n_in, n_out), calls in SHAPES.items():
                 x, w, b = torch.randn(batch, n_in), torch.randn(n_out, n_in), torch.randn(n_out)
                 xd, wd, bd = x.to("halkit"), w.to("halkit"), b.to("halkit")
                 cpu, dev = [], []
                 for _ in range(ROUNDS):
-                    cpu.append(_per_call(lambda: linear(x, w, b)))
-                    dev.append(_per_call(lambda: linear(xd, wd, bd), torch.halkit.synchronize))
+                    cpu.append(_per_call(lambda: linear(x, w, b), calls=calls))
+                    dev.append(_per_call(lambda: linear(xd, wd, bd), torch.halkit.synchronize, calls))
                 c, d = statistics.median(cpu), statistics.median(dev)
                 print(f"{name:8} {f'{batch}x{n_in}->{n_out}':>14} {c * 1e6:9.1f} {d * 1e6:10.1f} {d / c:7.1f}")
 
 
 def _ours(driver: str) -> float:
+    import halkit.hal as hal
     import halkit.torch.device as device
 
+    torch.set_num_threads(THREADS)
+    hal.set_num_threads(THREADS)
     with device.use(driver):
         x, w, b = (torch.randn(1, 64).to("halkit"), torch.randn(64, 64).to("halkit"), torch.randn(64).to("halkit"))
         torch.nn.functional.linear(x, w, b)

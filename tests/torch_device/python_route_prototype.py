@@ -123,6 +123,8 @@ def time_linear() -> float:
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)
+    hal.set_num_threads(1)
     if "--time" in sys.argv:
         print(time_linear())
     else:
