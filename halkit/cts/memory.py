@@ -33,24 +33,29 @@ def allocate_sizes(ctx):
 
 @check("memory.capacity")
 def capacity(ctx):
-    """More than capabilities().memory_bytes raises OutOfMemoryError; a device filled to capacity refuses the next
-    allocation and, once its buffers are freed, serves the same sizes again (no leaked reservation)."""
+    """More than capabilities().memory_bytes raises OutOfMemoryError; filling the device in eighths ends in
+    OutOfMemoryError after at most 8, and once those are freed the same number fit again (no leaked
+    reservation). Memory already in use by others is allowed for: the fill counts what fits now."""
     driver, total = ctx.driver, ctx.caps.memory_bytes
     expect_error(OutOfMemoryError, lambda: driver.allocate(total + 1), f"allocate(memory_bytes + 1 = {total + 1})")
     if ctx.caps.host_memory or total > FILLABLE:
         return  # filling the host's RAM (or a large device) is not a test one runs in CI
-    chunk = total // 4
-    held = []
+    chunk, held = total // 8, []
     try:
-        for _ in range(4):
-            held.append(driver.allocate(chunk))
-        expect_error(OutOfMemoryError, lambda: driver.allocate(chunk + 1), "allocate beyond a full device")
+        while True:
+            try:
+                held.append(driver.allocate(chunk))
+            except OutOfMemoryError:
+                break
+            if len(held) > 8:
+                raise AssertionError(f"9 allocations of memory_bytes/8 succeeded: the capacity is not enforced")
     finally:
         for buffer in held:
             driver.free(buffer)
+    fits = len(held)
     driver.synchronize(None, timeout=60)
-    for _ in range(2):  # twice: a failed allocation must not have kept a reservation
-        held = [driver.allocate(chunk) for _ in range(4)]
+    for _ in range(2):  # twice: the failed allocation must not have kept a reservation
+        held = [driver.allocate(chunk) for _ in range(fits)]
         for buffer in held:
             driver.free(buffer)
         driver.synchronize(None, timeout=60)
