@@ -22,7 +22,7 @@ native: $(STAMP)
 
 # Idle BLAS/OpenMP threads sleep instead of spinning, so notebook benchmarks compare fairly (halkit/bench/idle_threads.py).
 lab: native
-	OPENBLAS_THREAD_TIMEOUT=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser $(ROOT_FLAG) --ServerApp.root_dir=notebooks
+	OPENBLAS_THREAD_TIMEOUT=4 OMP_WAIT_POLICY=PASSIVE $(PY) -m jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser $(ROOT_FLAG) --ServerApp.root_dir=notebooks
 
 # HALKIT_FAST=1 runs the notebooks in their quick mode.
 test: native

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .hal.errors import BuildError
+from .hal.threads import usable_cores
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR.parent / "cpp"
@@ -172,7 +173,7 @@ def build_target(target: Target, build_type: str = "Release", *, clean: bool = F
     before = _mtime(target.module)
     started = time.perf_counter()
     _run(configure, f"CMake configure of {target.name}", verbose)
-    _run([cmake, "--build", str(target.build_dir), "--parallel", str(os.cpu_count() or 1)],
+    _run([cmake, "--build", str(target.build_dir), "--parallel", str(usable_cores())],
          f"compile of {target.name}", verbose)
     if not target.module.is_file():
         raise BuildError(f"the build finished but {target.module} is missing: check the output directory "

@@ -29,6 +29,7 @@ _specs: dict[str, str] = {
     "numpy": "halkit.hal.builtin.numpy_reference:NumpyDriver",
     "native": "halkit.hal.builtin.native:NativeDriver",
 }
+_BUILTIN = tuple(_specs)  # the host drivers shipped with halkit
 _instances: dict[str, Driver] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded
 _lock = threading.RLock()
@@ -191,11 +192,20 @@ def set_num_threads(n: int) -> None:
     n = check_num_threads(n)
     with _lock:
         previous = get_num_threads()
+        # The built-in host drivers own thread pools that exist as soon as their module is imported (the
+        # native extension starts one on import, whoever imports it): load them now, so the count reaches a
+        # pool that code used before its driver loaded. Other drivers get it when they load (see _load).
+        for name in _BUILTIN:
+            try:
+                _load(name)
+            except BackendUnavailableError:
+                pass
+        drivers = list(_instances.values())
         try:
-            for backend in _instances.values():
+            for backend in drivers:
                 backend.set_num_threads(n)
         except Exception:
-            for backend in _instances.values():  # leave every pool as it was, so get_num_threads() stays true
+            for backend in drivers:  # leave every pool as it was, so get_num_threads() stays true
                 backend.set_num_threads(previous)
             raise
         _num_threads = n

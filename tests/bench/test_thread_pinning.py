@@ -8,10 +8,8 @@ the 1-thread FMA peak. Each check runs in a fresh interpreter: the bug needs a r
 not loaded the native driver yet.
 
 ``bench.pinned_threads`` pins halkit through ``hal.set_num_threads``, so this test covers it.
-The fix belongs in ``halkit/hal/registry.py`` (see the bench report): ``set_num_threads`` must apply
-the count to every driver that can load, loading it if need be, not only to those loaded so far.
-Until it lands this test is an expected failure; ``strict`` turns the fix into a reminder to drop
-the marker.
+The fix is in ``halkit/hal/registry.py``: ``set_num_threads`` loads the built-in host drivers first, so the
+count reaches their pools however they were first reached.
 """
 import subprocess
 import sys
@@ -22,8 +20,6 @@ from halkit import hal
 
 pytestmark = [
     pytest.mark.skipif("native" not in hal.backends(), reason="native extension not built"),
-    pytest.mark.xfail(strict=True, raises=AssertionError,
-                      reason="registry.set_num_threads reaches only loaded drivers (issue 15 item 2)"),
 ]
 
 
