@@ -62,15 +62,14 @@ def _setup() -> None:
 
 if _C is not None:
     _setup()
-    from .api import (  # noqa: E402
-        Event, Stream, current_stream, device_count, driver, fallback_counts, manual_seed, memory_allocated,
-        synchronize,
+    from .api import (  # noqa: E402  (halkit.torch.device.driver is the module: driver.current(), driver.use)
+        Event, Stream, current_stream, device_count, fallback_counts, manual_seed, memory_allocated, synchronize,
     )
     from .driver import use  # noqa: E402
     from .memory import as_array, as_tensor  # noqa: E402
 
 __all__ = ["available", "require", "NAME"]
 if _C is not None:
-    __all__ += ["Event", "Stream", "as_array", "as_tensor", "current_stream", "device_count", "driver",
-                "fallback_counts", "manual_seed", "memory_allocated", "synchronize", "use"]
+    __all__ += ["Event", "Stream", "as_array", "as_tensor", "current_stream", "device_count", "fallback_counts",
+                "manual_seed", "memory_allocated", "synchronize", "use"]
 
