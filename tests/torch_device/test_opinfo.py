@@ -13,7 +13,6 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_map_only
 
 import halkit.hal as hal
-import halkit.torch.device as device
 
 SAMPLES = 6  # per op: CI time stays small, the samples still cover broadcasting, scalars and layouts
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # float32; the device's GEMMs may sum in another order

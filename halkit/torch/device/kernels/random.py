@@ -20,17 +20,19 @@ def _counters(generator, count: int) -> tuple[int, int]:
     return generator.initial_seed(), offset
 
 
-@kernel("normal_")
-def normal_(self, mean=0.0, std=1.0, *, generator=None):
+def _draw(self, op: str, generator, **params):
+    """Fill ``self`` with HAL random op ``op`` at the generator's next counters."""
     computable(self)
     seed, offset = _counters(generator, self.numel())
-    return write(self, Plan("random_normal", [], dict(shape=tuple(self.shape), dtype=memory.numpy_dtype(self.dtype).name,
-                                                      seed=seed, offset=offset, mean=float(mean), std=float(std))))
+    return write(self, Plan(op, [], dict(shape=tuple(self.shape), dtype=memory.numpy_dtype(self.dtype).name,
+                                         seed=seed, offset=offset, **params)))
+
+
+@kernel("normal_")
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    return _draw(self, "random_normal", generator, mean=float(mean), std=float(std))
 
 
 @kernel("uniform_")
 def uniform_(self, from_=0.0, to=1.0, *, generator=None):
-    computable(self)
-    seed, offset = _counters(generator, self.numel())
-    return write(self, Plan("random_uniform", [], dict(shape=tuple(self.shape), dtype=memory.numpy_dtype(self.dtype).name,
-                                                       seed=seed, offset=offset, low=float(from_), high=float(to))))
+    return _draw(self, "random_uniform", generator, low=float(from_), high=float(to))
