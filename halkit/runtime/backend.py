@@ -1,10 +1,13 @@
 """The torch.compile backend "halkit" and the explicit ``compile(model, example_inputs)``.
 
-Dynamo captures the model; aot_autograd turns each captured graph into aten
-forward and backward graphs (training works, and the backward is partitioned
-and fused too); :func:`~halkit.runtime.compiler.compile_graph` compiles each.
-Attention is rewritten into its math form first (see attention.py), so the
-softmax inside it reaches the HAL.
+Dynamo captures the model; a few calls are rewritten into forms the HAL can
+take (rewrites.py); aot_autograd turns each captured graph into aten forward
+and backward graphs (training works, and the backward is partitioned and
+fused too); :func:`~halkit.runtime.compiler.compile_graph` compiles each.
+
+The target is the device given, else the one the model's tensors live on (a
+model moved to the torch device ``halkit`` runs its partitions on that
+device's driver), else the calling thread's HAL driver (``hal.use``).
 """
 from __future__ import annotations
 
@@ -14,19 +17,18 @@ import torch
 from functorch.compile import make_boxed_func
 from torch._dynamo.backends.common import aot_autograd
 
-from .attention import decompose_attention
 from .compiler import compile_graph
-from .cost import host_cost_model
-from .devices import Device, get_device
 from .placement import PlacementPolicy
 from .report import CompileReport
+from .rewrites import rewrite
+from .targets import Target, get_target
 
 NAME = "halkit"
 
 _last_report = CompileReport()
 
 
-def _weight_placeholders(gm) -> set[str]:
+def _static_placeholders(gm) -> set[str]:
     """Names of the placeholders that hold parameters/buffers (aot_autograd's static inputs)."""
     context = torch._guards.TracingContext.try_get()
     static = set(getattr(getattr(context, "fw_metadata", None), "static_input_indices", None) or ())
@@ -34,19 +36,32 @@ def _weight_placeholders(gm) -> set[str]:
     return {placeholders[i].name for i in static if i < len(placeholders)}
 
 
-def make_backend(device: Device | str | None = None, policy: PlacementPolicy | None = None,
+def _target_of(example_inputs, device):
+    """The device given, else the driver of the torch device "halkit" when the graph's tensors live there."""
+    if device is not None:
+        return get_target(device)
+    if any(isinstance(x, torch.Tensor) and x.device.type == "halkit" for x in example_inputs):
+        from halkit.torch.device import driver as torch_device
+
+        return get_target(torch_device.current())
+    return get_target(None)
+
+
+def make_backend(device: Target | str | None = None, policy: PlacementPolicy | None = None,
                  report: CompileReport | None = None):
-    """A torch.compile backend placing graphs on device (default: the current HAL backend's),
-    appending one GraphReport per compiled graph to report."""
+    """A torch.compile backend placing graphs on ``device`` (a target name, a HAL driver, a Target; default: see the
+    module doc), appending one GraphReport per compiled graph to report."""
     report = report if report is not None else CompileReport()
     policy = policy or PlacementPolicy()
-    host_cost = host_cost_model()
+    state = {"static": set(), "target": None}  # the forward's parameters are the backward's too (same names)
 
     def compiler(kind):
         def compile_fn(gm, example_inputs):
-            target = device if isinstance(device, Device) else get_device(device)
-            resident = _weight_placeholders(gm) if kind != "backward" else set()
-            runnable, graph_report = compile_graph(gm, target, policy, host_cost, kind, resident)
+            if kind != "backward":
+                state["static"] |= _static_placeholders(gm)
+                state["target"] = _target_of(example_inputs, device)
+            target = state["target"] or _target_of(example_inputs, device)
+            runnable, graph_report = compile_graph(gm, target, policy, kind, state["static"])
             report.graphs.append(graph_report)
             return make_boxed_func(runnable)
         return compile_fn
@@ -55,7 +70,7 @@ def make_backend(device: Device | str | None = None, policy: PlacementPolicy | N
                        inference_compiler=compiler("inference"))
 
     def backend(gm, example_inputs):
-        decompose_attention(gm)
+        rewrite(gm)
         return aot(gm, example_inputs)
 
     backend.report = report
@@ -63,7 +78,7 @@ def make_backend(device: Device | str | None = None, policy: PlacementPolicy | N
 
 
 def halkit_backend(gm, example_inputs):
-    """``torch.compile(model, backend="halkit")``: the current HAL backend's device, default policy.
+    """``torch.compile(model, backend="halkit")``: placed from the devices' capabilities, default policy.
     Its report is :func:`last_report`."""
     global _last_report
     _last_report = CompileReport()
@@ -75,7 +90,7 @@ def last_report() -> CompileReport:
     return _last_report
 
 
-def compile(model, example_inputs, device: Device | str | None = None, policy: PlacementPolicy | None = None,
+def compile(model, example_inputs, device: Target | str | None = None, policy: PlacementPolicy | None = None,
             dynamic: bool | None = None, fullgraph: bool = False):
     """(compiled model, CompileReport): torch.compile with the halkit backend, captured by one call.
 

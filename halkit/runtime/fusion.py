@@ -1,4 +1,12 @@
-"""Fusion passes over a lowered HAL partition: one function per pattern, each returns how often it fired.
+"""Fusion passes over a lowered partition: one function per pattern, each returns how often it fired.
+
+Each pass removes HAL launches for real — it never just relabels them:
+
+* ``matmul`` [→ views] → ``add_bias``  ⇒  one ``linear`` (bias in the GEMM);
+* ``linear`` → relu/gelu  ⇒  ``linear`` with the activation in the GEMM's epilogue;
+* ``conv2d`` → inference ``batch_norm``  ⇒  one ``conv2d`` with folded weights and bias (computed from the
+  parameters and buffers once per version, in the partition's prologue: program.py);
+* ``scale`` → ``scale``  ⇒  one ``scale``; ``add(a, scale(b, s))``  ⇒  ``add(a, b, alpha=s)``.
 
 Every pass rewrites only when the intermediate it removes has no other user,
 so a value the backward pass saved (e.g. gelu's input) is never lost. A
@@ -7,21 +15,18 @@ not block a fusion: element-wise work commutes with a view.
 """
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch.fx import GraphModule, Node
 
 from . import kernels
-from .capability import shape_equal, val
-from .lowering import hal_op
+from .capability import is_layout, shape_equal, val
+from .lowering import kernel_name
 
 aten = torch.ops.aten
 _VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
 _ACTIVATIONS = ("relu", "gelu")
-_ELEMENTWISE = tuple(kernels.ELEMENTWISE)
-
-
-def _sole_user(node: Node) -> Node | None:
-    return next(iter(node.users)) if len(node.users) == 1 else None
 
 
 def _producer_through_views(node: Node) -> Node:
@@ -47,15 +52,15 @@ def _views_between(start: Node, end: Node) -> list[Node]:
     return chain[::-1]
 
 
-def fuse_matmul_add(gm: GraphModule) -> int:
+def fuse_matmul_add(gm: GraphModule, static: set[str]) -> int:
     """matmul(a, b) [→ views] → add_bias(·, bias)  ⇒  linear(a, bᵀ, bias) [→ views]."""
     count = 0
     for add in list(gm.graph.nodes):
-        if hal_op(add) != "add_bias":
+        if kernel_name(add) != "add_bias":
             continue
         x, bias = add.args
         mm = _producer_through_views(x)
-        if hal_op(mm) != "matmul" or len(mm.users) != 1 or mm.args[2:] not in ((), (False, False)):
+        if kernel_name(mm) != "matmul" or len(mm.users) != 1 or mm.args[2:] not in ((), (False, False)):
             continue
         views = _views_between(mm, x)
         if not all(shape_equal(val(v).shape[-1:], val(mm).shape[-1:]) for v in views):
@@ -78,70 +83,86 @@ def fuse_matmul_add(gm: GraphModule) -> int:
     return _finish(gm, count)
 
 
-def _fuse_activation_into(gm: GraphModule, producer_op: str, activations, set_activation) -> int:
+def fuse_linear_activation(gm: GraphModule, static: set[str]) -> int:
+    """linear(x, w, b) [→ views] → relu/gelu  ⇒  linear(x, w, b, activation) — one GEMM with its epilogue."""
     count = 0
     for act in list(gm.graph.nodes):
-        name = hal_op(act)
-        if name not in activations:
+        name = kernel_name(act)
+        if name not in _ACTIVATIONS:
             continue
         producer = _producer_through_views(act.args[0])
-        if hal_op(producer) != producer_op or len(producer.users) != 1 or producer.args[-1] is not None:
+        if kernel_name(producer) != "linear" or len(producer.users) != 1 or producer.args[3:] not in ((), (None,)):
             continue
-        producer.args = set_activation(producer.args, name)
+        producer.args = (*producer.args[:3], name)
         act.replace_all_uses_with(act.args[0])
         gm.graph.erase_node(act)
         count += 1
     return _finish(gm, count)
 
 
-def fuse_linear_activation(gm: GraphModule) -> int:
-    """linear(x, w, b) [→ views] → relu/gelu  ⇒  linear(x, w, b, activation) — one GEMM with its epilogue."""
-    return _fuse_activation_into(gm, "linear", _ACTIVATIONS, lambda args, act: (*args[:3], act))
+def _is_static(node, static: set[str]) -> bool:
+    """A parameter or buffer of the model (a static placeholder), or a view of one."""
+    while is_layout(node):
+        node = node.args[0]
+    return node is None or (isinstance(node, Node) and node.op == "placeholder" and node.name in static)
 
 
-def fuse_conv_activation(gm: GraphModule) -> int:
-    """conv2d(x, w, b, ...) → relu  ⇒  conv2d(..., activation="relu")."""
-    return _fuse_activation_into(gm, "conv2d", ("relu",), lambda args, act: (*args[:7], act))
-
-
-def fuse_elementwise_chains(gm: GraphModule) -> int:
-    """Runs of single-user element-wise HAL ops (add, mul, relu, gelu, add_bias)  ⇒  one elementwise_chain."""
-    count, fused = 0, set()
-    for head in list(gm.graph.nodes):
-        if head in fused or hal_op(head) not in _ELEMENTWISE:
+def fold_batch_norm(gm: GraphModule, static: set[str]) -> int:
+    """conv2d(x, w, b) → batch_norm(·, mean, var, γ, β) in inference  ⇒  conv2d(x, w', b') with w', b' folded
+    from the parameters and running statistics (recomputed only when one of them changes)."""
+    count = 0
+    for bn in list(gm.graph.nodes):
+        if kernel_name(bn) != "batch_norm":
             continue
-        chain = [head]
-        while (user := _sole_user(chain[-1])) is not None and hal_op(user) in _ELEMENTWISE:
-            chain.append(user)
-        if len(chain) < 2:
+        y, mean, var, gamma, beta, eps = bn.args
+        if kernel_name(y) != "conv2d" or len(y.users) != 1 or y.args[7:] not in ((), (None,)):
             continue
-        inputs, program = [], []
-        for step in chain:
-            refs = []
-            for arg in step.args:
-                if arg in chain:
-                    refs.append(("tmp", chain.index(arg)))
-                else:
-                    if arg not in inputs:
-                        inputs.append(arg)
-                    refs.append(("in", inputs.index(arg)))
-            program.append((hal_op(step), tuple(refs)))
-        tail = chain[-1]
-        with gm.graph.inserting_before(tail):
-            node = gm.graph.call_function(kernels.target("elementwise_chain"), (tuple(program), *inputs))
-        node.meta.update(tail.meta)
-        tail.replace_all_uses_with(node)
-        for step in reversed(chain):
-            gm.graph.erase_node(step)
-        fused.update(chain)
+        x, w, b = y.args[:3]
+        if not all(_is_static(n, static) for n in (w, b, mean, var, gamma, beta)):
+            continue
+        with gm.graph.inserting_before(bn):  # the batch norm's buffers may be defined after the convolution
+            folded = gm.graph.call_function(kernels.target("fold_batch_norm"), (w, b, mean, var, gamma, beta, eps))
+            folded.meta["val"] = (val(w), val(mean))
+            parts = []
+            for i in range(2):
+                part = gm.graph.call_function(operator.getitem, (folded, i))
+                part.meta["val"] = folded.meta["val"][i]
+                parts.append(part)
+        parts[-1].append(y)  # the convolution moves after its folded weights
+        y.args = (x, *parts, *y.args[3:])
+        bn.replace_all_uses_with(y)
+        gm.graph.erase_node(bn)
         count += 1
     return _finish(gm, count)
 
 
+def fuse_scales(gm: GraphModule, static: set[str]) -> int:
+    """scale(scale(x, a, b), c, d)  ⇒  scale(x, a·c, b·c + d);  add(u, scale(v, s, 0), α)  ⇒  add(u, v, α·s)."""
+    count = 0
+    for node in list(gm.graph.nodes):
+        name = kernel_name(node)
+        if name == "scale":
+            inner = node.args[0]
+            if kernel_name(inner) == "scale" and len(inner.users) == 1:
+                (x, a, b), (c, d) = inner.args[:3], node.args[1:3]
+                node.args = (x, a * c, b * c + d)
+                gm.graph.erase_node(inner)
+                count += 1
+        elif name == "add":
+            u, v = node.args[:2]
+            alpha = node.args[2] if len(node.args) > 2 else 1.0
+            if kernel_name(v) == "scale" and len(v.users) == 1 and v.args[2] == 0 and \
+                    shape_equal(val(v.args[0]).shape, val(node).shape):
+                node.args = (u, v.args[0], alpha * v.args[1])
+                gm.graph.erase_node(v)
+                count += 1
+    return _finish(gm, count)
+
+
 #: the passes in the order they run (matmul+add first, so its linear can take an activation next).
-PASSES = (fuse_matmul_add, fuse_linear_activation, fuse_conv_activation, fuse_elementwise_chains)
+PASSES = (fuse_matmul_add, fuse_linear_activation, fold_batch_norm, fuse_scales)
 
 
-def run_passes(gm: GraphModule) -> dict[str, int]:
-    """Apply every pass to gm; {pass name: times it fired}."""
-    return {p.__name__: p(gm) for p in PASSES}
+def run_passes(gm: GraphModule, static: set[str] = frozenset()) -> dict[str, int]:
+    """Apply every pass to gm (``static``: the placeholders holding parameters/buffers); {pass name: times fired}."""
+    return {p.__name__: p(gm, static) for p in PASSES}

@@ -34,23 +34,34 @@ def test_fuse_matmul_add_then_activation():
     assert graph.partitions[0].kernels == ("linear[relu]",)
 
 
-def test_fuse_conv_activation():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
-    fusions, graph = _fusions(model, torch.randn(1, 3, 6, 6))
-    assert fusions["fuse_conv_activation"] == 1
-    assert graph.partitions[0].kernels == ("conv2d[relu]",)
+def test_fold_batch_norm_into_the_convolution_once_per_parameter_version():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 8, 8)
+    fusions, graph = _fusions(model, x)
+    assert fusions["fold_batch_norm"] == 1
+    assert graph.partitions[0].kernels == ("conv2d+bn", "relu")
+    assert graph.partitions[0].launches == 2 and graph.partitions[0].prologue_s > 0
+    compiled, _ = rt.compile(model, (x,), device="numpy")
+    with torch.no_grad():
+        model[1].running_var.mul_(3)  # an update in place: the folded weights follow it
+        model[0].weight.add_(0.1)
+        torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=1e-4)
 
 
-class Elementwise(nn.Module):
-    def forward(self, a, b, c):
-        return torch.nn.functional.gelu(torch.relu(a + b) * c)
+class Scales(nn.Module):
+    def forward(self, a, b):
+        return (a * 2 + 1) + b * 0.5
 
 
-def test_fuse_elementwise_chains():
-    a, b, c = (torch.randn(3, 5) for _ in range(3))
-    fusions, graph = _fusions(Elementwise(), a, b, c)
-    assert fusions["fuse_elementwise_chains"] == 1
-    assert graph.partitions[0].kernels == ("chain[add+relu+mul+gelu]",)
+def test_fuse_scales():
+    a, b = torch.randn(3, 5), torch.randn(3, 5)
+    fusions, graph = _fusions(Scales(), a, b)
+    assert fusions["fuse_scales"] == 2
+    assert graph.partitions[0].kernels == ("scale", "add")
 
 
 def test_no_fusion_when_backward_needs_the_intermediate():
