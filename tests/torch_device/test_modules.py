@@ -75,6 +75,8 @@ def test_training_matches_cpu(mock, model_name, optimizer):
     for step, (g, e) in enumerate(zip(got, expected)):
         assert abs(g - e) <= RELATIVE * abs(e), f"step {step}: loss {g} on halkit, {e} on cpu"
     assert expected[-1] < expected[0]  # it trained
+    if model_name == "convnet":  # nothing of it, optimizer step included, left the device
+        assert device.fallback_counts() == {}
 
 
 def test_the_transformer_layer_falls_back_only_where_the_hal_has_no_op(mock):
