@@ -316,8 +316,8 @@ def _embedding_backward(node):
 def _cat(node):
     tensors = node.args[0]
     dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    if any(val(t).ndim == 0 for t in tensors):
-        return "cat of 0-D tensors has no HAL op"
+    if any(val(t).ndim != val(node).ndim for t in tensors) or val(node).ndim == 0:
+        return "cat of tensors of different ranks (torch skips empty 1-D ones) or 0-D has no HAL op"
     return Lowering("cat", (list(tensors), dim))
 
 

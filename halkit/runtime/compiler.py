@@ -1,7 +1,6 @@
 """The pipeline for one aten graph: partition → lower → fuse → price (dry run) → place → install, and its report."""
 from __future__ import annotations
 
-import copy
 import operator
 from dataclasses import dataclass
 
@@ -102,11 +101,18 @@ def _build(split: GraphModule, index: int, nodes: list, target, policy, static_n
                       fusions, placement.why_not(compute_ops, run, target, policy))
 
 
+def _copy(gm: GraphModule) -> GraphModule:
+    """A copy of gm's graph (node names and metadata kept, traced values shared, not deep-copied)."""
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    return GraphModule(gm, graph)
+
+
 def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[str]):
     """(the runnable partitioned graph, its GraphReport); static_names names the placeholders holding parameters
     and buffers (resident on a device, folded once per version)."""
     partition.copy_input_views(gm)
-    pristine = copy.deepcopy(gm)  # to split again when some candidates stay on the CPU
+    pristine = _copy(gm)  # to split again when some candidates stay on the CPU
     order = [(n.name, placement.aten_name(n)) for n in gm.graph.nodes if n.op == "call_function"]
     candidates = partition.propose(gm, target)
     claimed = {n.name for nodes in candidates for n in nodes}

@@ -47,8 +47,16 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
+def resident_data(run: DryRun, target) -> bool:
+    """The partition's data already lives on a device behind a link (tensors of the torch device "halkit"):
+    nothing crosses the link, and running it anywhere else would move it."""
+    return not target.host_memory and run.bytes_in == run.bytes_out == 0 and bool(run.kernels)
+
+
 def why_not(compute_ops: int, run: DryRun, target, policy: PlacementPolicy) -> str | None:
     """Why a candidate partition stays on the CPU, or None when it goes to the target."""
+    if resident_data(run, target):
+        return None
     if compute_ops < policy.min_size(target):
         return f"partition of {compute_ops} op(s) < min_partition_size {policy.min_size(target)}"
     device_s = run.kernel_s + run.transfer_s

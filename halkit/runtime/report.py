@@ -71,7 +71,10 @@ class PartitionReport:
             if self.prologue_s else ""
         if not self.placed:
             return f"{self.name} ({work}) stays on the CPU: {self.reason}. {cost[0].upper()}{cost[1:]}{prologue}."
-        if self.host_memory and abs(self.modelled_s - self.cpu_s) <= 1e-3 * max(self.cpu_s, 1e-12):
+        if not self.host_memory and self.bytes_moved == 0:
+            verdict = (f"its data already lives on {self.target} (nothing crosses the link), so the device runs it; "
+                       f"the CPU figure would also need the link")
+        elif self.host_memory and abs(self.modelled_s - self.cpu_s) <= 1e-3 * max(self.cpu_s, 1e-12):
             verdict = "same cost model as the CPU, so the tie goes to the HAL"
         elif self.modelled_s <= 0:
             verdict = "it costs nothing there"

@@ -47,8 +47,9 @@ def attention_math(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
         visible = attn_mask != float("-inf") if visible is None else visible & (attn_mask != float("-inf"))
     if visible is None:
         return torch.matmul(torch.softmax(scores, dim=-1), value)
-    hidden = torch.zeros(visible.shape, dtype=scores.dtype, device=scores.device).masked_fill(~visible, lowest)
-    bias = hidden if bias is None else (bias.clamp_min(lowest) + hidden).clamp_min(lowest)  # finite: no 0/0 rows
+    if bias is None:
+        bias = torch.zeros(visible.shape, dtype=scores.dtype, device=scores.device)
+    bias = bias.clamp_min(lowest).masked_fill(~visible, lowest)  # finite: an all-masked row is no 0/0
     sees_a_key = visible.any(dim=-1, keepdim=True).to(scores.dtype)
     return torch.matmul(torch.softmax(scores + bias, dim=-1) * sees_a_key, value)
 

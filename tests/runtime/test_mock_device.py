@@ -90,3 +90,29 @@ def test_report_time_equals_the_device_trace_for_notebook_05s_block(mock):
     for stats, span in calls:
         assert span == pytest.approx(graph.modelled_s, rel=0.01)
         assert stats["fallbacks"] == 0 and (stats["h2d_copies"], stats["d2h_copies"]) == (1, 1)
+
+
+def test_a_model_on_the_torch_device_keeps_its_partitions_there(mock):
+    """torch.compile of a model whose parameters live on the PyTorch device "halkit" (the mock's memory): its
+    partition runs on the device in place — fused, nothing crossing the link but the caller's own input."""
+    import copy
+
+    import halkit.torch.device as device
+
+    if not device.available():
+        pytest.skip("the torch device extension is not built (python -m halkit.build)")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.LayerNorm(64), nn.Linear(64, 8))
+    with device.use(mock):
+        compiled = torch.compile(copy.deepcopy(model).to("halkit"), backend="halkit")
+        x = torch.randn(16, 32)
+        compiled(x.to("halkit"))
+        torch.halkit.synchronize()  # the first call's commands are done before counting
+        mock.reset_stats()
+        y = compiled(x.to("halkit"))
+        torch.halkit.synchronize()
+    stats = mock.stats()
+    forward = rt.last_report().graph("forward")
+    assert forward.partitions[0].kernels == ("linear[relu]", "layer_norm", "linear") and forward.bytes_moved == 0
+    assert stats["launches"] == 3 and stats["h2d_bytes"] == x.numel() * 4 and stats["d2h_bytes"] == 0
+    torch.testing.assert_close(y.cpu(), model(x), rtol=1e-5, atol=1e-6)
