@@ -51,6 +51,14 @@ class DeviceArray:
         self.offset = int(offset)
         self.nbytes = math.prod(self.shape) * self.dtype.itemsize
 
+    @classmethod
+    def _of(cls, storage: _Storage, shape: tuple, dtype: np.dtype, offset: int) -> "DeviceArray":
+        """The constructor for values already normalised (an int tuple, an np.dtype): the hot path of every op."""
+        array = cls.__new__(cls)
+        array._storage, array.driver, array.shape, array.dtype, array.offset = storage, storage.driver, shape, dtype, offset
+        array.nbytes = math.prod(shape) * dtype.itemsize
+        return array
+
     # --- what a driver reads ---------------------------------------------------------------------------
     @property
     def buffer(self):
@@ -82,13 +90,15 @@ class DeviceArray:
     # --- views -------------------------------------------------------------------------------------------
     def reshape(self, *shape) -> "DeviceArray":
         """The same elements under another shape (no copy); one dimension may be -1."""
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        if list(shape).count(-1) == 1:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        shape = tuple(int(d) for d in shape)
+        if -1 in shape and shape.count(-1) == 1:
             known = math.prod(d for d in shape if d != -1)
             shape = tuple(self.size // known if d == -1 and known else d for d in shape)
         if math.prod(shape) != self.size or any(d < 0 for d in shape):
-            raise ValueError(f"cannot reshape a DeviceArray of shape {self.shape} into {tuple(shape)}")
-        return DeviceArray(self._storage, shape, self.dtype, self.offset)
+            raise ValueError(f"cannot reshape a DeviceArray of shape {self.shape} into {shape}")
+        return DeviceArray._of(self._storage, shape, self.dtype, self.offset)
 
     def view(self, shape, dtype=None, offset: int = 0) -> "DeviceArray":
         """Another dense view of the same buffer (no copy): ``shape`` elements of ``dtype`` (default: this
@@ -165,7 +175,7 @@ def empty(shape, dtype=np.float32, device=None) -> DeviceArray:
 
 def adopt(driver: Driver, array: np.ndarray) -> DeviceArray:
     """A host driver's kernel result as a DeviceArray, without a copy (the array becomes its buffer)."""
-    return DeviceArray(_Storage(driver, array, array.nbytes), array.shape, array.dtype)
+    return DeviceArray._of(_Storage(driver, array, array.nbytes), array.shape, array.dtype, 0)
 
 
 def to_device(array, device=None) -> DeviceArray:

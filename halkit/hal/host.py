@@ -90,8 +90,9 @@ class HostDriver(Driver):
     def view(array) -> np.ndarray:
         """The host array a DeviceArray of this driver denotes (no copy)."""
         buffer = array.buffer
-        if buffer.dtype == array.dtype and buffer.shape == array.shape and array.offset == 0:
-            return buffer  # the common case: a kernel's result adopted as it is
+        if array.offset == 0 and buffer.dtype == array.dtype and buffer.size * buffer.itemsize == array.nbytes:
+            # the common case: a kernel's result adopted as it is (perhaps reshaped): a view, no copy
+            return buffer if buffer.shape == array.shape else buffer.reshape(array.shape)
         flat = buffer.reshape(-1).view(np.uint8)
         return flat[array.offset:array.offset + array.nbytes].view(array.dtype).reshape(array.shape)
 
