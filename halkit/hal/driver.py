@@ -124,7 +124,9 @@ class Driver(abc.ABC):
     def launch(self, op: str, outputs: list, inputs: list, params: dict, stream) -> None:
         """Run op-set op ``op`` on device arrays, writing ``outputs`` (allocated by the caller).
         ``inputs`` follow the op's declared order (None for an absent optional input); ``params`` are
-        complete (defaults filled in)."""
+        complete (defaults filled in). For element-wise ops an output may BE one of the inputs (the same
+        buffer, offset, shape and dtype): in-place updates such as an optimizer step rely on it, so a kernel
+        must read each element before it writes that element."""
 
     # --- ordering -----------------------------------------------------------------------------------
     @abc.abstractmethod
