@@ -104,8 +104,12 @@ def vector(name: str, v, length: int, ref_name: str, ref: np.ndarray) -> np.ndar
     return v
 
 
+#: the activations a GEMM can fuse.
+ACTIVATIONS = (None, "relu", "gelu")
+
+
 def activation(value) -> str | None:
-    if value not in (None, "relu", "gelu"):
+    if value not in ACTIVATIONS:
         raise ValueError(f"activation must be None, 'relu' or 'gelu', got {value!r}")
     return value
 
