@@ -70,7 +70,9 @@ def make_backend(device: Target | str | None = None, policy: PlacementPolicy | N
                        inference_compiler=compiler("inference"))
 
     def backend(gm, example_inputs):
-        rewrite(gm)
+        # layer norm and pooling into torch.ops.halkit where placement is by the model (on a device); where it is
+        # measured (host memory), aten's forms let torch keep a node it runs faster
+        rewrite(gm, halkit_ops=not policy.measures(_target_of(example_inputs, device)))
         return aot(gm, example_inputs)
 
     backend.report = report

@@ -360,6 +360,10 @@ RULES = {
     aten.mul.Tensor: _arithmetic("mul"),
     aten.div.Tensor: _arithmetic("div"),
     aten.rsub.Scalar: _arithmetic("rsub"),
+    aten.add.Scalar: _arithmetic("add"),
+    aten.sub.Scalar: _arithmetic("sub"),
+    aten.mul.Scalar: _arithmetic("mul"),
+    aten.div.Scalar: _arithmetic("div"),
     aten.threshold_backward.default: _threshold_backward,
     aten.gelu_backward.default: _gelu_backward,
     aten.tanh_backward.default: _binary("tanh_backward"),
@@ -493,8 +497,9 @@ class HalSupport(OperatorSupportBase):
     as non-compute glue; the partitioner strips them from a partition's edges.
     """
 
-    def __init__(self, target):
+    def __init__(self, target, keep=None):
         self.target = target
+        self.keep = keep  # a further say on each supported compute node (measured placement), or None
 
     def is_node_supported(self, submodules, node: Node) -> bool:
         if node.op != "call_function":
@@ -504,8 +509,8 @@ class HalSupport(OperatorSupportBase):
             return isinstance(value, torch.Tensor) and value.dtype.is_floating_point and \
                 _device_problem(value, self.target) is None
         if node.target is operator.getitem:
-            return lowers(node.args[0], self.target)
-        return lowers(node, self.target)
+            return self.is_node_supported(submodules, node.args[0])
+        return lowers(node, self.target) and (self.keep is None or self.keep(node))
 
 
 def lowers(node: Node, target) -> bool:

@@ -26,13 +26,14 @@ class HalPartition(torch.nn.Module):
         self.program, self.target = program, target
         self.static, self.device_outputs = static, device_outputs
         self.device_mode = not target.host_memory or bool(on_device) or bool(device_outputs)
+        self._host_boundary = HostBoundary(program)  # stateless: one serves every call
 
     def forward(self, *args):
         with hal.use(self.target.name):
             if self.device_mode:
                 boundary = DeviceBoundary(self.program, self.target.driver, self.static, self.device_outputs)
             else:
-                boundary = HostBoundary(self.program)
+                boundary = self._host_boundary
             out = self.program(boundary, args)
         return out[0] if self.program.single_output else out
 
@@ -114,9 +115,9 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
     partition.copy_input_views(gm)
     pristine = _copy(gm)  # to split again when some candidates stay on the CPU
     order = [(n.name, placement.aten_name(n)) for n in gm.graph.nodes if n.op == "call_function"]
-    candidates = partition.propose(gm, target)
+    candidates = partition.propose(gm, target, lambda node: placement.keeps(node, target, policy))
     claimed = {n.name for nodes in candidates for n in nodes}
-    reasons = {n.name: (placement.hal_reason if n.name in claimed else placement.cpu_reason)(n, target)
+    reasons = {n.name: (placement.hal_reason if n.name in claimed else placement.cpu_reason)(n, target, policy)
                for n in gm.graph.nodes if n.op == "call_function"}  # read before the split rewires the nodes
     split = partition.split(gm, candidates)
     built = [_build(split, i, nodes, target, policy, static_names) for i, nodes in enumerate(candidates)]

@@ -104,7 +104,9 @@ class DryBoundary:
 
     cache_key = None
 
-    def __init__(self, recorder: Recorder, static: frozenset, on_device: frozenset, device_outputs: frozenset):
+    def __init__(self, program, recorder: Recorder, static: frozenset, on_device: frozenset,
+                 device_outputs: frozenset):
+        self.aliased = program.aliased
         self.recorder, self.static, self.on_device, self.device_outputs = recorder, static, on_device, device_outputs
         self.uploaded = self.downloaded = self.resident = 0
 
@@ -124,8 +126,10 @@ class DryBoundary:
     def output(self, v, i):
         if v is None or not hasattr(v, "shape"):
             return v
+        if i in self.device_outputs:  # left on the device, as a tensor of its own (DeviceBoundary.output)
+            return views.copy(v) if i in self.aliased else views.dense(v)
         a = views.dense(v)
-        if self.recorder.link and i not in self.device_outputs:
+        if self.recorder.link:
             self.downloaded += a.nbytes
             self.recorder.copy_out(np.empty(0), a, None)
         return a
@@ -187,7 +191,7 @@ def dry_run(program, target, static: frozenset, on_device: frozenset, device_out
     """Run ``program`` on a Recorder shaped like ``target``: static inputs resident, ``on_device`` inputs already
     on the device, ``device_outputs`` left there."""
     recorder = Recorder(target.caps, link=not target.host_memory)
-    boundary = DryBoundary(recorder, static, on_device, device_outputs)
+    boundary = DryBoundary(program, recorder, static, on_device, device_outputs)
     program(boundary, [example_value(p) for p in program.placeholders])
     steady = tuple(c for c in recorder.commands if not c.prologue)
     return DryRun(steady, tuple(c for c in recorder.commands if c.prologue), boundary.uploaded, boundary.downloaded,

@@ -102,7 +102,7 @@ def fuse_linear_activation(gm: GraphModule, static: set[str]) -> int:
 
 def _is_static(node, static: set[str]) -> bool:
     """A parameter or buffer of the model (a static placeholder), or a view of one."""
-    while is_layout(node):
+    while isinstance(node, Node) and is_layout(node):
         node = node.args[0]
     return node is None or (isinstance(node, Node) and node.op == "placeholder" and node.name in static)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import operator
 
+import torch
+
 from torch.fx import GraphModule, Node
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.utils.fuser_utils import fuse_by_partitions
@@ -27,7 +29,11 @@ def is_compute(node: Node) -> bool:
 
 
 def _input_view(node: Node) -> bool:
-    """A layout op on a graph input, directly or through other layout ops."""
+    """A layout op on a float graph input, directly or through other layout ops (a view of integer indices stays
+    outside: only float arrays have a device layout op)."""
+    value = node.meta.get("val")
+    if not (isinstance(value, torch.Tensor) and value.dtype.is_floating_point):
+        return False
     while is_layout(node):
         node = node.args[0]
     return node.op == "placeholder"
@@ -47,10 +53,11 @@ def copy_input_views(gm: GraphModule) -> None:
     gm.recompile()
 
 
-def propose(gm: GraphModule, target) -> list[list[Node]]:
-    """The candidate partitions of gm for ``target`` (each a topologically ordered node list)."""
+def propose(gm: GraphModule, target, keep=None) -> list[list[Node]]:
+    """The candidate partitions of gm for ``target`` (each a topologically ordered node list); ``keep(node)``
+    may veto a supported compute node."""
     partitioner = CapabilityBasedPartitioner(
-        gm, HalSupport(target), allows_single_node_partition=True, non_compute_ops=qualified_names(LAYOUT_OPS)
+        gm, HalSupport(target, keep), allows_single_node_partition=True, non_compute_ops=qualified_names(LAYOUT_OPS)
     )
     partitions = partitioner.propose_partitions()
     partitioner.remove_bookend_non_compute_ops(partitions)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch.fx import Node
 
-from .capability import is_layout, lowering_for
+from . import measure
+from .capability import is_layout, lowering_for, lowers
 from .dryrun import DryRun
 from .partition import is_compute
 
@@ -28,6 +29,12 @@ class PlacementPolicy:
     min_partition_size: int | None = None
     #: weigh the modelled time on the target (kernels + transfers) against the CPU's.
     use_cost_model: bool = True
+    #: on a target in host memory, time each node's HAL kernel against torch and keep the faster (measure.py);
+    #: None: whenever the target computes in host memory.
+    measure: bool | None = None
+
+    def measures(self, target) -> bool:
+        return target.host_memory and self.measure is not False
 
     def min_size(self, target) -> int:
         if self.min_partition_size is not None:
@@ -66,19 +73,41 @@ def why_not(compute_ops: int, run: DryRun, target, policy: PlacementPolicy) -> s
     return None
 
 
-def hal_reason(node: Node, target) -> str:
+def timing(node: Node, target, policy: PlacementPolicy) -> measure.Timing | None:
+    """The measured HAL-vs-torch times of a node the target could take, when the policy measures there. A
+    torch.ops.halkit node is not measured: on the CPU it would run the same HAL kernel."""
+    if not (policy.measures(target) and is_compute(node) and measure.measurable(node)) or \
+            getattr(node.target, "namespace", None) == "halkit" or not lowers(node, target):
+        return None
+    return measure.timing(node, target)
+
+
+def keeps(node: Node, target, policy: PlacementPolicy) -> bool:
+    """May the target take this (supported) node? Yes unless torch measured faster."""
+    found = timing(node, target, policy)
+    return found is None or found.hal_wins
+
+
+def hal_reason(node: Node, target, policy: PlacementPolicy) -> str:
     if not is_compute(node):
         return "layout/glue op kept inside the partition"
-    return f"HAL {lowering_for(node, target).kernel} on {target.name}"
+    found = timing(node, target, policy)
+    return f"HAL {lowering_for(node, target).kernel} on {target.name}" + (f" ({found.describe(target.name)})"
+                                                                          if found else "")
 
 
-def cpu_reason(node: Node, target) -> str:
+def cpu_reason(node: Node, target, policy: PlacementPolicy) -> str:
     if is_layout(node):
         return "layout op between CPU nodes"
     if not is_compute(node):
         return "glue (tuple access) of a CPU node"
     lowering = lowering_for(node, target)
-    return lowering if isinstance(lowering, str) else "supported, but no partition formed around it"
+    if isinstance(lowering, str):
+        return lowering
+    found = timing(node, target, policy)
+    if found is not None and not found.hal_wins:
+        return f"torch is faster here: {found.describe(target.name)}"
+    return "supported, but no partition formed around it"
 
 
 def aten_name(node: Node) -> str:

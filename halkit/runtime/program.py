@@ -74,6 +74,7 @@ class Program:
                                        if any(p in n.all_input_nodes for n in self.prologue)})
         exported = [n for n in self.prologue if any(u not in prologue for u in n.users)]
         self.source = self._generate(graph, prologue, exported)
+        self.aliased = aliased_outputs(self)
         name = f"<halkit partition {next(_ids)}>"
         linecache.cache[name] = (len(self.source), None, self.source.splitlines(True), name)  # readable tracebacks
         exec(compile(self.source, name, "exec"), self._globals)  # noqa: S102 - our own generated code
@@ -187,31 +188,24 @@ def _version(t) -> tuple:
     return (id(t), t._version, t.data_ptr())
 
 
-class HostBoundary:
-    """A driver in host memory: NumPy views of the tensors in, tensors over the results out — no copies."""
+def aliased_outputs(program: Program) -> frozenset:
+    """Outputs that would share memory with an input or an earlier output (a clone or a view of one: layout ops
+    make no copies here); the boundary copies those, so every result is a tensor of its own, as in eager."""
+    seen, aliased = set(), set()
+    outputs = program.output_node.args[0]
+    for i, out in enumerate(outputs if isinstance(outputs, (tuple, list)) else (outputs,)):
+        root = out
+        while isinstance(root, Node) and root.op == "call_function" and root.target in LAYOUT:
+            root = root.args[0]
+        if isinstance(root, Node) and (root.op == "placeholder" or root in seen):
+            aliased.add(i)
+        seen.add(root)
+    return frozenset(aliased)
 
-    cache_key = "host"
 
+class _Boundary:
     def __init__(self, program: Program):
-        self._inputs = []
-
-    def input(self, t, i):
-        if not isinstance(t, torch.Tensor):
-            return t  # a size
-        if not t.is_contiguous():
-            t = t.contiguous()
-        a = t.detach().numpy()
-        self._inputs.append(a)
-        return a
-
-    def output(self, v, i):
-        if v is None or not hasattr(v, "shape"):
-            return v
-        a = np.asarray(views.dense(v))
-        if any(np.may_share_memory(a, x) for x in self._inputs):  # a result must not alias an input
-            a = a.copy()
-        self._inputs.append(a)  # nor another result
-        return torch.from_numpy(a)
+        self.aliased = program.aliased
 
     @staticmethod
     def version_key(tensors):
@@ -222,11 +216,29 @@ class HostBoundary:
         return contextlib.nullcontext()
 
 
-class DeviceBoundary:
+class HostBoundary(_Boundary):
+    """A driver in host memory: NumPy views of the tensors in, tensors over the results out — no copies."""
+
+    cache_key = "host"
+
+    def input(self, t, i):
+        if not isinstance(t, torch.Tensor):
+            return t  # a size
+        return (t if t.is_contiguous() else t.contiguous()).detach().numpy()
+
+    def output(self, v, i):
+        if v is None or not hasattr(v, "shape"):
+            return v
+        a = np.asarray(views.dense(v))
+        return torch.from_numpy(a.copy() if i in self.aliased else a)
+
+
+class DeviceBoundary(_Boundary):
     """A device behind a link (or the torch device "halkit"): upload at the edge, parameters resident, results
     downloaded — or left on the device for a ``halkit`` tensor."""
 
     def __init__(self, program: Program, driver, static: frozenset, device_outputs: frozenset):
+        super().__init__(program)
         self.driver, self.static, self.device_outputs = driver, static, device_outputs
         self.cache_key = driver
 
@@ -244,17 +256,8 @@ class DeviceBoundary:
     def output(self, v, i):
         if v is None or not hasattr(v, "shape"):
             return v
-        a = views.dense(v)
-        if i in self.device_outputs:
-            from halkit.torch.device import as_tensor
+        if i not in self.device_outputs:
+            return torch.from_numpy(views.dense(v).numpy())  # a new host array: never an alias
+        from halkit.torch.device import as_tensor
 
-            return as_tensor(a)
-        return torch.from_numpy(a.numpy())
-
-    @staticmethod
-    def version_key(tensors):
-        return tuple(_version(t) for t in tensors)
-
-    @staticmethod
-    def prologue():
-        return contextlib.nullcontext()
+        return as_tensor(views.copy(v) if i in self.aliased else views.dense(v))

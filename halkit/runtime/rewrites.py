@@ -105,8 +105,9 @@ def _max_pool(node) -> bool:
     return True
 
 
-def rewrite(gm: GraphModule) -> int:
-    """Rewrite a Dynamo graph's attention, layer norm and max pooling calls in place; returns how many."""
+def rewrite(gm: GraphModule, halkit_ops: bool = True) -> int:
+    """Rewrite a Dynamo graph's attention calls (and with ``halkit_ops``, its layer norm and max pooling) in place;
+    returns how many."""
     count = 0
     for node in gm.graph.nodes:
         if node.op != "call_function":
@@ -118,10 +119,10 @@ def rewrite(gm: GraphModule) -> int:
             if dropout != 0.0 or node.kwargs.get("enable_gqa", False):
                 continue  # keep the fused op: the math form here has no dropout
             node.target = attention_math
-        elif node.target is F.layer_norm:
+        elif node.target is F.layer_norm and halkit_ops:
             if not _layer_norm(node):
                 continue
-        elif node.target is F.max_pool2d:
+        elif node.target is F.max_pool2d and halkit_ops:
             if not _max_pool(node):
                 continue
         else:

@@ -87,6 +87,12 @@ def dense(v):
         hal.as_strided(base, shape, [0] * len(shape), 0)
 
 
+def copy(v):
+    """A new dense array with v's elements (one ``as_strided`` launch on v's device)."""
+    base, shape, strides, offset = _parts(v)
+    return hal.as_strided(base, shape, strides, offset)
+
+
 def optional_dense(v):
     return None if v is None else dense(v)
 

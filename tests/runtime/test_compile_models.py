@@ -14,7 +14,7 @@ def _seed():
 
 def test_mlp_fullgraph_matches_eager():
     model = models.mlp()
-    compiled, report = rt.compile(model, (torch.randn(4, 8),), device="numpy", fullgraph=True)
+    compiled, report = rt.compile(model, (torch.randn(4, 8),), device="numpy", policy=models.MODELLED, fullgraph=True)
     models.assert_same(compiled, model, torch.randn(4, 8))
     forward, backward = report.graph("forward"), report.graph("backward")
     assert [p.where for p in forward.placements if p.op == "aten.addmm"] == ["hal_0"] * 3
@@ -24,7 +24,7 @@ def test_mlp_fullgraph_matches_eager():
 
 def test_cnn_matches_eager_with_pooling_and_convolution_gradients_on_the_hal():
     model = models.cnn()
-    compiled, report = rt.compile(model, (torch.randn(2, 3, 8, 8),), device="numpy", fullgraph=True)
+    compiled, report = rt.compile(model, (torch.randn(2, 3, 8, 8),), device="numpy", policy=models.MODELLED, fullgraph=True)
     models.assert_same(compiled, model, torch.randn(2, 3, 8, 8))
     forward = report.graph("forward")
     assert len(forward.partitions) == 1 and not forward.on("cpu") or all(
@@ -39,7 +39,7 @@ def test_cnn_matches_eager_with_pooling_and_convolution_gradients_on_the_hal():
 def test_transformer_encoder_layer_matches_eager():
     model = models.encoder_layer()
     x = torch.randn(2, 5, 16)
-    compiled, report = rt.compile(model, (x,), device="numpy")
+    compiled, report = rt.compile(model, (x,), device="numpy", policy=models.MODELLED)
     models.assert_same(compiled, model, x)
     on_hal = {p.op for p in report.graph("forward").on("hal")}
     assert {"aten._softmax", "aten.addmm", "aten.gelu"} <= on_hal  # attention's softmax reaches the HAL
@@ -50,7 +50,7 @@ def test_transformer_inference_runs_layer_norm_on_the_hal():
     model = models.encoder_layer()  # train mode: eval()+no_grad may take torch's one-op fast path
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
-        compiled, report = rt.compile(model, (x,), device="numpy")
+        compiled, report = rt.compile(model, (x,), device="numpy", policy=models.MODELLED)
         torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=1e-4)
     graph = report.graph("inference")
     assert {p.where for p in graph.placements if p.op == "aten.native_layer_norm"} != {"cpu"}

@@ -4,9 +4,11 @@ import torch.nn.functional as F
 
 import halkit.runtime as rt
 
+from .models import MODELLED
+
 
 def _compiled(fn, *inputs, device="numpy"):
-    compiled, report = rt.compile(fn, inputs, device=device)
+    compiled, report = rt.compile(fn, inputs, device=device, policy=MODELLED)
     return compiled, report
 
 

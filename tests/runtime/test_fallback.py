@@ -4,6 +4,8 @@ import torch.nn as nn
 
 import halkit.runtime as rt
 
+from .models import MODELLED
+
 
 class SortsAndSums(nn.Module):
     def __init__(self):
@@ -18,7 +20,7 @@ class SortsAndSums(nn.Module):
 def test_sort_and_cumsum_fall_back_to_cpu():
     torch.manual_seed(0)
     model, x = SortsAndSums(), torch.randn(3, 6)
-    compiled, report = rt.compile(model, (x,), device="numpy")
+    compiled, report = rt.compile(model, (x,), device="numpy", policy=MODELLED)
     torch.testing.assert_close(compiled(x), model(x))
     assert {"aten.sort", "aten.cumsum"} <= report.fallbacks()
     forward = report.graph("forward")
@@ -31,7 +33,7 @@ def test_unsupported_dtype_falls_back():
     model = nn.Linear(4, 4).to(torch.bfloat16)
     x = torch.randn(2, 4, dtype=torch.bfloat16)
     with torch.no_grad():
-        compiled, report = rt.compile(model, (x,), device="numpy")
+        compiled, report = rt.compile(model, (x,), device="numpy", policy=MODELLED)
         torch.testing.assert_close(compiled(x), model(x))
     addmm = next(p for p in report.graph("inference").placements if p.op == "aten.addmm")
     assert addmm.where == "cpu" and "bfloat16" in addmm.reason

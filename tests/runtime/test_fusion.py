@@ -4,10 +4,12 @@ import torch.nn as nn
 
 import halkit.runtime as rt
 
+from .models import MODELLED
+
 
 def _fusions(model, *inputs):
     with torch.no_grad():
-        compiled, report = rt.compile(model, inputs, device="numpy")
+        compiled, report = rt.compile(model, inputs, device="numpy", policy=MODELLED)
         torch.testing.assert_close(compiled(*inputs), model(*inputs), atol=1e-5, rtol=1e-4)
     return report.fusions, report.graph("inference")
 
@@ -45,7 +47,7 @@ def test_fold_batch_norm_into_the_convolution_once_per_parameter_version():
     assert fusions["fold_batch_norm"] == 1
     assert graph.partitions[0].kernels == ("conv2d+bn", "relu")
     assert graph.partitions[0].launches == 2 and graph.partitions[0].prologue_s > 0
-    compiled, _ = rt.compile(model, (x,), device="numpy")
+    compiled, _ = rt.compile(model, (x,), device="numpy", policy=MODELLED)
     with torch.no_grad():
         model[1].running_var.mul_(3)  # an update in place: the folded weights follow it
         model[0].weight.add_(0.1)
@@ -67,5 +69,5 @@ def test_fuse_scales():
 def test_no_fusion_when_backward_needs_the_intermediate():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.GELU())
-    compiled, report = rt.compile(model, (torch.randn(4, 8),), device="numpy")
+    compiled, report = rt.compile(model, (torch.randn(4, 8),), device="numpy", policy=MODELLED)
     assert report.graph("forward").fusions["fuse_linear_activation"] == 0  # gelu_backward reads linear's output

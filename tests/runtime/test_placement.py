@@ -13,6 +13,8 @@ import torch.nn as nn
 import halkit.runtime as rt
 from halkit import hal
 
+from .models import MODELLED
+
 ARENA = pathlib.Path(__file__).parents[2] / "examples" / "devices" / "arena_device.py"
 
 
@@ -67,7 +69,7 @@ def test_no_backend_name_in_the_runtime():
 
 
 def test_host_memory_target_takes_every_supported_op():
-    graph = _compile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), "numpy")
+    graph = _compile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), "numpy", MODELLED)
     assert {p.where for p in graph.placements if p.op in ("aten.addmm", "aten.relu")} == {"hal_0"}
     assert graph.partitions[0].bytes_moved == 0 and graph.partitions[0].transfer_s == 0
 
@@ -109,3 +111,17 @@ def test_min_partition_size_keeps_lone_ops_on_cpu(arena):
     assert addmm.where == "cpu" and "min_partition_size 2" in addmm.reason
     graph = _compile(nn.Linear(256, 256), torch.randn(64, 256), "arena", rt.PlacementPolicy(min_partition_size=1))
     assert graph.partitions and graph.partitions[0].kernels == ("linear",)
+
+
+def test_measured_placement_keeps_the_faster_side(monkeypatch):
+    """On a host-memory driver the default policy times each node (HAL kernel vs torch, measure.py) and keeps the
+    faster: here the measurement is stubbed to say the HAL's relu wins and its linear loses."""
+    from halkit.runtime import measure
+
+    def fake(node, target):
+        return measure.Timing(1e-6, 2e-6) if "relu" in str(node.target) else measure.Timing(3e-6, 2e-6)
+    monkeypatch.setattr(measure, "timing", fake)
+    graph = _compile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), "numpy")
+    where = {p.op: p for p in graph.placements}
+    assert where["aten.relu"].where == "hal_0" and "measured 1 µs on numpy vs 2 µs in torch" in where["aten.relu"].reason
+    assert where["aten.addmm"].where == "cpu" and where["aten.addmm"].reason.startswith("torch is faster here")

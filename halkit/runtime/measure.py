@@ -1,0 +1,125 @@
+"""Measured placement for targets in host memory: the HAL kernel against torch, timed on this CPU.
+
+A driver computing in host memory shares the CPU with torch, so there a
+modelled price says little (``hal.host_spec()`` prices both alike) while a
+measurement says exactly which is faster: torch's kernels (oneDNN, MKL) beat a
+HAL kernel on some ops and lose on others, and the answer changes with the
+machine and the thread count. Nothing crosses a link in host memory, so the
+decision is per node and independent: each compute node is compiled alone —
+lowered and run exactly as inside a partition — and timed against its aten op
+on random inputs of its traced shapes, best of a few runs; the HAL keeps the
+node when it is at least as fast. Results are cached per (target, op, shapes,
+arguments, threads) for the life of the process.
+"""
+from __future__ import annotations
+
+import operator
+import time
+from typing import NamedTuple
+
+import torch
+from torch._subclasses.fake_tensor import unset_fake_temporarily
+from torch.fx import Graph, GraphModule, Node
+from torch.fx.node import map_arg
+
+from halkit import hal
+
+from .lowering import lower
+from .program import HostBoundary, Program
+from .timeline import concrete
+
+#: how long each side is timed for (best of the runs inside this budget, at least two runs)
+BUDGET_S = 0.004
+
+
+class Timing(NamedTuple):
+    hal_s: float
+    torch_s: float
+
+    @property
+    def hal_wins(self) -> bool:
+        return self.hal_s <= self.torch_s
+
+    def describe(self, target: str) -> str:
+        return f"measured {self.hal_s * 1e6:.0f} µs on {target} vs {self.torch_s * 1e6:.0f} µs in torch"
+
+
+_cache: dict = {}
+
+
+def _example(value):
+    if isinstance(value, torch.Tensor):
+        shape = concrete(value.shape)
+        if value.dtype.is_floating_point:
+            return torch.randn(shape, dtype=value.dtype)
+        return torch.zeros(shape, dtype=value.dtype)  # indices: 0 is valid for every table
+    if isinstance(value, torch.SymInt):
+        return concrete([value])[0]
+    return value
+
+
+def _alone(node: Node) -> tuple[GraphModule, list]:
+    """A graph holding only ``node`` (its tensor inputs as placeholders), and example inputs for it."""
+    graph, env, examples = Graph(), {}, []
+    for i, arg in enumerate(node.all_input_nodes):
+        placeholder = graph.placeholder(f"input_{i}")
+        placeholder.meta.update(arg.meta)
+        env[arg] = placeholder
+        examples.append(_example(arg.meta.get("val")))
+    copied = graph.node_copy(node, lambda n: env[n])
+    parts = [u for u in node.users if u.target is operator.getitem]  # a tuple's used outputs, as in the graph
+    graph.output(tuple(graph.node_copy(u, lambda n: copied) for u in parts) if parts else copied)
+    return GraphModule(torch.nn.Module(), graph), examples
+
+
+def _best(fn) -> float:
+    fn()  # warm up (first-touch of buffers, lazily built plans)
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < 2 or spent < BUDGET_S:
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
+    return best
+
+
+def _key(node: Node, target) -> tuple:
+    def describe(arg):
+        if isinstance(arg, Node):
+            value = arg.meta.get("val")
+            return (tuple(concrete(value.shape)), str(value.dtype)) if isinstance(value, torch.Tensor) else repr(value)
+        if isinstance(arg, (list, tuple)):
+            return tuple(describe(a) for a in arg)
+        return repr(arg)
+    return (target.name, str(node.target), describe(node.args), describe(tuple(node.kwargs.items())),
+            torch.get_num_threads(), hal.get_num_threads())
+
+
+def timing(node: Node, target) -> Timing:
+    """The HAL's time and torch's for ``node`` on ``target`` (a driver in host memory), measured once."""
+    key = _key(node, target)
+    if key not in _cache:
+        with unset_fake_temporarily():  # compilers run under aot's fake mode: these are real tensors
+            _cache[key] = _measure(node, target)
+    return _cache[key]
+
+
+def _measure(node: Node, target) -> Timing:
+    gm, examples = _alone(node)
+    inputs = dict(zip(node.all_input_nodes, examples))
+    args, kwargs = map_arg((node.args, node.kwargs), inputs.__getitem__)
+    torch_s = _best(lambda: node.target(*args, **kwargs))
+    lower(gm, target)
+    program = Program(gm)
+    boundary = HostBoundary(program)
+    with hal.use(target.name):
+        hal_s = _best(lambda: program(boundary, examples))
+    return Timing(hal_s, torch_s)
+
+
+def measurable(node: Node) -> bool:
+    """A compute node with tensors in host memory (what a host-memory target and torch both run)."""
+    values = [a.meta.get("val") for a in node.all_input_nodes] + [node.meta.get("val")]
+    tensors = [v for value in values for v in (value if isinstance(value, (tuple, list)) else (value,))
+               if isinstance(v, torch.Tensor)]
+    return node.target is not operator.getitem and all(t.device.type == "cpu" for t in tensors)
