@@ -76,6 +76,14 @@ class Trace:
             with self._lock:
                 self._records.append(record)
 
+    def now(self) -> tuple[int, float, float]:
+        """(issue index, real seconds, modelled host seconds) at this instant on this trace's clocks.
+
+        The index takes a place in the device's issue order: a command recorded with a larger index was issued
+        after this call. Host-side records kept elsewhere (``halkit.torch.profile``) use it to sit in this
+        trace's order and on its clocks."""
+        return self._clock()
+
     @contextlib.contextmanager
     def host_span(self, name: str):
         """Record the enclosed host code as one span on the calling thread's host lane (nesting allowed)."""
@@ -83,7 +91,7 @@ class Trace:
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         thread = threading.current_thread()
         lane = HOST if thread is threading.main_thread() else f"{HOST}:{thread.name}"
-        index, real_start, model_start = self._clock()
+        index, real_start, model_start = self.now()
         status = "ok"
         try:
             yield
@@ -91,7 +99,7 @@ class Trace:
             status = "failed"
             raise
         finally:
-            _, real_end, model_end = self._clock()
+            _, real_end, model_end = self.now()
             self.add(TraceRecord(index, lane, HOST, name, 0, 0.0, None, None, status, real_start, real_end,
                                  model_start, model_end))
 
