@@ -8,11 +8,14 @@
   torch.compile, export and the graph compiler.
 * ``torch.device("halkit")``: the PrivateUse1 device whose tensors live in HAL
   device memory (:mod:`halkit.torch.device`), registered on import once built.
+* ``profile()``: one Chrome/Perfetto trace of a step — torch's ops on the host,
+  the device's streams, copies and kernels, on one clock (:mod:`halkit.torch.profiling`).
 """
 from . import device  # noqa: F401  (registers torch.device("halkit") when its extension is built)
 from . import ops  # noqa: F401  (registers torch.ops.halkit.*)
 from .convert import convert
 from .functional import conv2d, layer_norm, linear
 from .modules import HALConv2d, HALLayerNorm, HALLinear
+from .profiling import profile
 
-__all__ = ["HALConv2d", "HALLayerNorm", "HALLinear", "convert", "conv2d", "layer_norm", "linear"]
+__all__ = ["HALConv2d", "HALLayerNorm", "HALLinear", "convert", "conv2d", "layer_norm", "linear", "profile"]
