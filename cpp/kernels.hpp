@@ -12,32 +12,53 @@
 namespace halkit {
 
 enum Activation : int { ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2 };
+// Element-wise ops of KernelSet::unary / ::binary (the numpy reference's semantics).
+enum UnaryOp : int { UN_RELU, UN_GELU, UN_TANH, UN_SIGMOID, UN_SILU, UN_HARDSWISH, UN_SQRT, UN_EXP };
+enum BinaryOp : int {
+    BIN_ADD, BIN_MUL, BIN_DIV,
+    // backward passes: (grad, x) or, for tanh and sigmoid, (grad, y = the forward output)
+    BIN_RELU_BW, BIN_GELU_BW, BIN_TANH_BW, BIN_SIGMOID_BW, BIN_SILU_BW, BIN_HARDSWISH_BW
+};
 
 template <class T>
 struct GemmProblem {
     const T* a;      // (M,K) row-major, or (K,M) if ta
     const T* b;      // (K,N) row-major, or (N,K) if tb
-    T* c;            // (M,N) row-major, ldc = N
-    const T* bias;   // nullptr or length N
+    T* c;            // (M,N) row-major with row stride ldc
+    const T* bias;   // nullptr, length N, or length M when bias_rows
     long M, N, K;
     long lda, ldb, ldc;
     bool ta, tb;
     int act;
+    bool bias_rows = false;   // bias[i] added to row i (a convolution's per-channel bias)
+    bool accumulate = false;  // C += result instead of C = result (bias/act then apply to the sum)
+};
+
+// The thread pool as the kernels see it (module.cpp provides it): run(n, fn, arg)
+// calls fn(arg, i) for every i in [0, n) on up to `threads` threads, returns when
+// all are done, and throws std::bad_alloc if one of them threw.
+struct Parallel {
+    int threads;
+    void (*run)(long n, void (*fn)(void*, long), void* arg);
 };
 
 template <class T>
 struct KernelSet {
-    // C[m0:m1, n0:n1] of the problem, serial, on the calling thread.
-    void (*gemm)(const GemmProblem<T>&, long m0, long m1, long n0, long n1);
-    void (*relu)(const T* x, T* y, long n);
-    void (*gelu)(const T* x, T* y, long n);
-    void (*add)(const T* a, const T* b, T* y, long n);
-    void (*mul)(const T* a, const T* b, T* y, long n);
-    void (*relu_bw)(const T* g, const T* x, T* y, long n);
-    void (*gelu_bw)(const T* g, const T* x, T* y, long n);
+    // The whole problem; splits itself over `par` when it is big enough.
+    void (*gemm)(const GemmProblem<T>&, const Parallel& par);
+    // Element-wise over n elements (serial: callers split long arrays).
+    void (*unary)(int op, const T* x, T* y, long n);
+    void (*binary)(int op, const T* a, const T* b, T* y, long n);
+    void (*scale)(const T* x, T alpha, T beta, T* y, long n);   // alpha x + beta
+    void (*axpy)(const T* a, const T* b, T alpha, T* y, long n);  // a + alpha b
+    // Row-wise over `rows` consecutive rows of n elements.
     void (*add_bias)(const T* x, const T* b, T* y, long rows, long n);
     void (*softmax)(const T* x, T* y, long rows, long n);
+    void (*softmax_bw)(const T* g, const T* y, T* out, long rows, long n);
     void (*layer_norm)(const T* x, const T* w, const T* b, double eps, T* y, long rows, long n);
+    // gx for the rows; gw/gb accumulate (+=, in double) the rows' weight and bias gradients
+    void (*layer_norm_bw)(const T* g, const T* x, const T* w, double eps, T* gx, double* gw, double* gb, long rows,
+                          long n);
     // out[0:ncols] = sum over rows of x[r*ld + 0:ncols]
     void (*sum_rows)(const T* x, long rows, long ncols, long ld, T* out);
     int mr, nr;  // micro-tile of the packed GEMM

@@ -22,11 +22,18 @@ constexpr auto kSpin = std::chrono::microseconds(100);
 }  // namespace
 
 ThreadPool::ThreadPool(int nthreads) : nthreads_(nthreads < 1 ? 1 : nthreads) {
-    workers_.reserve(nthreads_ - 1);
-    for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { worker(); });
+    try {
+        workers_.reserve(nthreads_ - 1);
+        for (int i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { worker(); });
+    } catch (...) {
+        stop_workers();  // the destructor does not run for a half-built object
+        throw;
+    }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
     {
         std::lock_guard<std::mutex> lk(m_);
         stop_ = true;
@@ -34,6 +41,7 @@ ThreadPool::~ThreadPool() {
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
 }
 
 bool ThreadPool::call(ChunkFn fn, void* ctx, long c) {
@@ -133,7 +141,7 @@ bool ThreadPool::run(long nchunks, ChunkFn fn, void* ctx) {
 // switching set_num_threads back and forth reuses parked pools, and a kernel
 // still running on another Python thread can never see its pool freed.
 namespace {
-constexpr int kMaxPools = 1024;
+constexpr int kMaxPools = 256;  // = halkit.hal.threads.MAX_THREADS
 std::mutex g_pool_mutex;
 ThreadPool* g_pools[kMaxPools + 1] = {};
 int g_threads = 1;
@@ -144,25 +152,37 @@ void after_fork_child() {
     new (&g_pool_mutex) std::mutex();
     for (auto& p : g_pools) p = nullptr;
 }
-}  // namespace
 
-ThreadPool& pool() {
-    int n = __atomic_load_n(&g_threads, __ATOMIC_ACQUIRE);
+
+// The pool for n threads, started on first use; nullptr if it cannot be started.
+ThreadPool* pool_for(int n) {
     ThreadPool* p = __atomic_load_n(&g_pools[n], __ATOMIC_ACQUIRE);
-    if (p) return *p;
+    if (p) return p;
     std::lock_guard<std::mutex> lk(g_pool_mutex);
     if (!g_atfork) {
         pthread_atfork(nullptr, nullptr, after_fork_child);
         g_atfork = true;
     }
-    if (!g_pools[n]) __atomic_store_n(&g_pools[n], new ThreadPool(n), __ATOMIC_RELEASE);
-    return *g_pools[n];
+    if (!g_pools[n]) {
+        try {
+            __atomic_store_n(&g_pools[n], new ThreadPool(n), __ATOMIC_RELEASE);
+        } catch (...) {
+            return nullptr;
+        }
+    }
+    return g_pools[n];
+}
+}  // namespace
+
+ThreadPool& pool() {
+    ThreadPool* p = pool_for(__atomic_load_n(&g_threads, __ATOMIC_ACQUIRE));
+    return p ? *p : *pool_for(1);  // a one-thread pool starts no thread: it cannot fail
 }
 
-void set_pool_threads(int n) {
-    if (n < 1) n = 1;
-    if (n > kMaxPools) n = kMaxPools;
+bool set_pool_threads(int n) {
+    if (n < 1 || n > kMaxPools || !pool_for(n)) return false;
     __atomic_store_n(&g_threads, n, __ATOMIC_RELEASE);
+    return true;
 }
 
 int pool_threads() { return __atomic_load_n(&g_threads, __ATOMIC_ACQUIRE); }

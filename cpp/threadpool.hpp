@@ -50,6 +50,7 @@ public:
 private:
     void worker();
     void drain();
+    void stop_workers();
     static bool call(ChunkFn fn, void* ctx, long c);
 
     int nthreads_;
@@ -70,8 +71,12 @@ private:
 };
 
 // Process-wide pool for the current thread count (one pool per count, kept).
+// pool() never fails: if the pool for the count cannot be started (after a
+// fork, say, at a thread limit) it hands out the one-thread pool (inline).
 ThreadPool& pool();
-void set_pool_threads(int n);
+// Starts the pool for n threads, then makes n current; false (nothing changed)
+// if n is out of [1, kMaxPools] or its threads cannot be started.
+bool set_pool_threads(int n);
 int pool_threads();
 
 }  // namespace halkit

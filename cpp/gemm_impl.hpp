@@ -1,0 +1,768 @@
+// GEMM: C = act(op(A) op(B) + bias), row-major, one ISA.  Included by
+// kernels_impl.hpp inside namespace halkit::HALKIT_ISA_NS.
+//
+// Three paths, by shape (M rows of C, N columns, K inner):
+//   * M <= 3            GEMV-like: B streamed exactly once, no B packing
+//                       ((K,N) B: row-sequential; trans_b: dot products).
+//   * (K,N) B, M <= 72  skinny: the micro-kernel reads B in place (no pack pass;
+//                       far prefetch into L2), and the first row panel also copies
+//                       each B micro-panel to a contiguous buffer the other row
+//                       panels reuse (a power-of-two ldb would otherwise alias in
+//                       the caches: 32x1024x1024 ran at 87 instead of 149 GFLOP/s).
+//   * otherwise         packed (Goto/BLIS): per K block, A in MR-row panels and B in
+//                       NR-column panels; the MR x KC A micro-panel stays in L1 while
+//                       B micro-panels stream from an L2-sized block.  With threads,
+//                       A and B are packed once into shared buffers and the tiles of
+//                       C are computed in parallel.
+// All paths split N (and, for the packed path, M) over the thread pool above a
+// minimum amount of work; every kernel fuses bias + activation into its last store.
+
+template <class T> struct Cfg;
+template <> struct Cfg<float> {
+    static constexpr int L = Vec<float>::L, MR = HALKIT_MR_F32, NV = HALKIT_NV_F32, NR = L * NV;
+    // KC: the A micro-panel (MR x KC) is half of a 48 KiB L1d.  NB: the B block
+    // (KC x NB) is half of a 2 MiB L2.  M3: rows of A per packed block.
+    static constexpr long KC = 512, NB = 512, M3 = 2048;
+    static constexpr long KCS = 256;  // K block of the skinny path: its B copy (KCS x NR) stays in L1
+};
+template <> struct Cfg<double> {
+    static constexpr int L = Vec<double>::L, MR = HALKIT_MR_F64, NV = HALKIT_NV_F64, NR = L * NV;
+    static constexpr long KC = 256, NB = 512, M3 = 1024, KCS = 128;
+};
+
+// F_ACC: add to C; F_LAST: last K block (bias + activation); F_RBIAS: bias[i] per row.
+enum : int { F_ACC = 1, F_LAST = 2, F_RBIAS = 4 };
+// How the micro-kernel finds B: packed panel, in place in the caller's array,
+// or in place while copying the panel out for the next row panels.
+// B_NEAR: in place and already in cache (small problems): no far prefetch.
+enum : int { B_PACKED = 0, B_INPLACE = 1, B_COPY = 2, B_NEAR = 3 };
+
+// Prefetch distances in k steps (each step is one MR x NR rank-1 update, ~12 cycles
+// on AVX-512).  PFB: B into L1; PF2: in-place B from memory/L3 into L2; PFA: A;
+// PFC: the C tile is prefetched for writing this many steps before the end.
+constexpr long PFB = 8, PF2 = 40, PFA = 16, PFC = 32;
+#ifndef HK_DK
+#define HK_DK 256
+#endif
+#ifndef HK_DB
+#define HK_DB (256 << 10)
+#endif
+
+template <class T> __attribute__((noinline)) void act_tile(T* C, long ldc, int rows, int n, int act) {
+    for (int i = 0; i < rows; ++i) {
+        T* cp = C + i * ldc;
+        if (act == ACT_RELU) k_relu<T>(cp, cp, n);
+        else k_gelu<T>(cp, cp, n);
+    }
+}
+
+// Partial tile (n < NR columns valid): C[:, :n] (+)= tile, then bias/activation.
+template <class T, int NR>
+__attribute__((noinline)) void edge_store(const T* tile, int rows, T* C, long ldc, int n, bool accum, bool last,
+                                          const T* bias, bool rbias, int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    alignas(64) T tb[NR] = {};
+    if (last && bias && !rbias) std::memcpy(tb, bias, n * sizeof(T));
+    for (int i = 0; i < rows; ++i) {
+        alignas(64) T tc[NR] = {};
+        T* cp = C + i * ldc;
+        if (accum) std::memcpy(tc, cp, n * sizeof(T));
+        for (int v = 0; v < NR / L; ++v) {
+            V c = loadu(tile + i * NR + v * L) + loadu(tc + v * L);
+            if (last) c = v_act<T>(c + (rbias && bias ? splat<T>(bias[i]) : loadu(tb + v * L)), act);
+            storeu(tc + v * L, c);
+        }
+        std::memcpy(cp, tc, n * sizeof(T));
+    }
+}
+
+// One ROWS x (NV vectors) tile of C; only `n` <= NR columns valid.
+// A: packed, MRP values per k; or, with MRP == 0, read in place: row i at A + i * lda.
+// B: NR contiguous values per k, k-stride ldbk.
+// KS independent accumulator sets hide the FMA latency when the tile is small.
+// BM == B_COPY also writes each B row slice to bcopy (k-stride NR).
+template <class T, int ROWS, int MRP, int NV, int KS, int BM>
+__attribute__((noinline)) void ukernel(long kc, const T* __restrict A, long lda, const T* __restrict B, long ldbk,
+                                       T* __restrict C, long ldc, int n, int flags, const T* __restrict bias, int act,
+                                       T* __restrict bcopy) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    constexpr int NR = L * NV;
+    constexpr int LINE = 64 / sizeof(T);
+    constexpr int BLINES = (NR + LINE - 1) / LINE;
+    V acc[KS][ROWS][NV];
+#pragma GCC unroll 64
+    for (int s = 0; s < KS; ++s)
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+            for (int v = 0; v < NV; ++v) acc[s][i][v] = V{};
+
+// one rank-1 update at step kk into accumulator set s
+#define HK_UK_STEP(kk, s)                                                                   \
+    do {                                                                                    \
+        const T* bp = B + (kk) * ldbk;                                                      \
+        _Pragma("GCC unroll 8") for (int l = 0; l < BLINES; ++l) {                          \
+            __builtin_prefetch(bp + PFB * ldbk + l * LINE, 0, 3);                           \
+            if (BM == B_INPLACE || BM == B_COPY)                                            \
+                __builtin_prefetch(bp + PF2 * ldbk + l * LINE, 0, 2);                       \
+        }                                                                                   \
+        if (MRP) __builtin_prefetch(A + ((kk) + PFA) * MRP, 0, 3);                          \
+        V b[NV];                                                                            \
+        _Pragma("GCC unroll 64") for (int v = 0; v < NV; ++v) {                             \
+            b[v] = loadu(bp + v * L);                                                       \
+            if (BM == B_COPY) storeu(bcopy + (kk) * NR + v * L, b[v]);                      \
+        }                                                                                   \
+        const T* ap = A + (kk) * (MRP ? MRP : 1);                                           \
+        _Pragma("GCC unroll 64") for (int i = 0; i < ROWS; ++i) {                           \
+            V a = splat<T>(MRP ? ap[i] : arow(i, kk));                                      \
+            _Pragma("GCC unroll 64") for (int v = 0; v < NV; ++v) acc[s][i][v] += a * b[v]; \
+        }                                                                                   \
+    } while (0)
+
+    // In-place A (MRP == 0): rows 4q..4q+3 are read as base_q + {0, 1, 2, 3} * lda,
+    // three base pointers and two strides in registers, x86 scaled addressing.
+    const char* const abase[3] = {(const char*)A, (const char*)(A + 4 * lda), (const char*)(A + 8 * lda)};
+    const long lb = lda * long(sizeof(T)), l3 = 3 * lb;
+    auto arow = [&](int i, long kk) __attribute__((always_inline)) {
+        const char* r = abase[i / 4] + kk * long(sizeof(T));
+        const long off = i % 4 == 0 ? 0 : i % 4 == 1 ? lb : i % 4 == 2 ? 2 * lb : l3;
+        return *(const T*)(r + off);
+    };
+    long k = 0;
+    const long kpf = kc > PFC ? kc - PFC : 0;
+    for (int pass = 0; pass < 2; ++pass) {
+        const long kend = pass == 0 ? kpf : kc;
+        if (pass == 1) {  // the tile is stored soon: fetch its lines for writing
+#pragma GCC unroll 64
+            for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 8
+                for (int l = 0; l < BLINES; ++l) __builtin_prefetch(C + i * ldc + l * LINE, 1, 3);
+        }
+        if (KS > 1) {
+            for (; k + KS <= kend; k += KS) {
+#pragma GCC unroll 64
+                for (int s = 0; s < KS; ++s) HK_UK_STEP(k + s, s);
+            }
+        }
+#pragma GCC unroll 4
+        for (; k < kend; ++k) HK_UK_STEP(k, 0);
+    }
+#undef HK_UK_STEP
+#pragma GCC unroll 64
+    for (int s = 1; s < KS; ++s)
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+            for (int v = 0; v < NV; ++v) acc[0][i][v] += acc[s][i][v];
+
+    // Fused epilogue: accumulate previous K blocks, then bias + activation on the
+    // last one.  relu is applied in registers; gelu may call libm (erf/erfc), and
+    // any call in this function makes GCC keep accumulators in memory in the hot
+    // loop, so gelu runs out of line on the freshly stored tile (still in L1).
+    const bool accum = flags & F_ACC, last = flags & F_LAST, rbias = flags & F_RBIAS;
+    const bool relu = act == ACT_RELU;
+    if (n == NR) {
+        V bv[NV] = {};
+        if (last && bias && !rbias) {
+#pragma GCC unroll 64
+            for (int v = 0; v < NV; ++v) bv[v] = loadu(bias + v * L);
+        }
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) {
+#pragma GCC unroll 64
+            for (int v = 0; v < NV; ++v) {
+                T* cp = C + i * ldc + v * L;
+                V c = acc[0][i][v];
+                if (accum) c += loadu(cp);
+                if (last) {
+                    if (bias) c += rbias ? splat<T>(bias[i]) : bv[v];
+                    if (relu) c = v_relu(c);
+                }
+                storeu(cp, c);
+            }
+        }
+    } else {
+        alignas(64) T tile[ROWS * NR];
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+            for (int v = 0; v < NV; ++v) storeu(tile + i * NR + v * L, acc[0][i][v]);
+        edge_store<T, NR>(tile, ROWS, C, ldc, n, accum, last, bias, rbias, relu ? ACT_RELU : ACT_NONE);
+    }
+    if (last && act == ACT_GELU) act_tile<T>(C, ldc, ROWS, n, act);
+}
+
+template <class T>
+using UK = void (*)(long, const T*, long, const T*, long, T*, long, int, int, const T*, int, T*);
+
+template <int R, int NV> constexpr int ks_for() {
+    return R * NV >= 8 ? 1 : (R * NV >= 4 ? 2 : 4);
+}
+template <class T, int NV, int BM, int... R>
+constexpr UK<T> pick(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, Cfg<T>::MR, NV, ks_for<R + 1, NV>(), BM>...};
+    return tab[rows];
+}
+// Micro-kernel for `rows` rows of a panel whose valid width is `cols`: a panel
+// at most one vector wide (N = 10, the last columns of N = 1000) runs the
+// one-vector kernel instead of computing NR - L columns of padding.
+template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows, int cols = Cfg<T>::NR) {
+    if (Cfg<T>::NV > 1 && cols <= Cfg<T>::L)
+        return pick<T, 1, B_PACKED>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+    return pick<T, Cfg<T>::NV, B_PACKED>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+}
+// Full-width micro-kernel reading B in place (BM = B_INPLACE or B_COPY).
+template <class T, int BM> HK_ALWAYS_INLINE UK<T> inplace_kernel_for(int rows) {
+    return pick<T, Cfg<T>::NV, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+}
+// Small problems: A read in place (MRP = 0), B in place (B_NEAR) or packed (edge panels).
+template <class T, int NV, int BM, int... R>
+constexpr UK<T> pick_direct(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, 0, NV, ks_for<R + 1, NV>(), BM>...};
+    return tab[rows];
+}
+template <class T, int BM> HK_ALWAYS_INLINE UK<T> direct_kernel_for(int rows, int cols = Cfg<T>::NR) {
+    if (Cfg<T>::NV > 1 && cols <= Cfg<T>::L)
+        return pick_direct<T, 1, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+    return pick_direct<T, Cfg<T>::NV, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+}
+
+// Kernels for the skinny paths: A packed with stride ROWS (no MR padding).
+// GEMV-like streaming for ROWS <= 3 rows and B in (K,N) layout: C rows stay in
+// L1 (column chunks of 16 KiB) while B is read row after row, i.e. perfectly
+// sequentially, 4 rows of B per pass over the chunk.  ncols is a multiple of L.
+template <class T, int ROWS>
+__attribute__((noinline)) void gemv_stream(long K, const T* __restrict A, const T* __restrict B, long ldb,
+                                           T* __restrict C, long ldc, long ncols, const T* __restrict bias,
+                                           int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    constexpr long JC = (4096 / sizeof(T) * 4 / ROWS) / (2 * L) * (2 * L);
+    for (long jc = 0; jc < ncols; jc += JC) {
+        const long jn = hmin(JC, ncols - jc);
+        long k = 0;
+        for (; k < K; k += 4) {
+            const int kk = (int)hmin<long>(4, K - k);
+            const T* b0 = B + k * ldb + jc;
+            if (kk == 4) {
+                V a[ROWS][4];
+#pragma GCC unroll 4
+                for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; ++q) a[i][q] = splat<T>(A[(k + q) * ROWS + i]);
+                for (long j = 0; j < jn; j += L) {
+                    V b[4];
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; ++q) b[q] = loadu(b0 + q * ldb + j);
+#pragma GCC unroll 4
+                    for (int i = 0; i < ROWS; ++i) {
+                        T* cp = C + i * ldc + jc + j;
+                        V y = k ? loadu(cp) : V{};
+#pragma GCC unroll 4
+                        for (int q = 0; q < 4; ++q) y += a[i][q] * b[q];
+                        storeu(cp, y);
+                    }
+                }
+            } else {
+                for (int q = 0; q < kk; ++q) {
+                    V a[ROWS];
+#pragma GCC unroll 4
+                    for (int i = 0; i < ROWS; ++i) a[i] = splat<T>(A[(k + q) * ROWS + i]);
+                    for (long j = 0; j < jn; j += L) {
+                        V b = loadu(b0 + q * ldb + j);
+#pragma GCC unroll 4
+                        for (int i = 0; i < ROWS; ++i) {
+                            T* cp = C + i * ldc + jc + j;
+                            V y = (k + q) ? loadu(cp) : V{};
+                            storeu(cp, y + a[i] * b);
+                        }
+                    }
+                }
+            }
+        }
+        if (bias || act != ACT_NONE) {  // epilogue on the chunk while it is in L1
+            for (int i = 0; i < ROWS; ++i) {
+                T* cp = C + i * ldc + jc;
+                for (long j = 0; j < jn; j += L) {
+                    V y = loadu(cp + j);
+                    if (bias) y += loadu(bias + jc + j);
+                    storeu(cp + j, v_act<T>(y, act));
+                }
+            }
+        }
+    }
+}
+template <class T> using GK = void (*)(long, const T*, const T*, long, T*, long, long, const T*, int);
+template <class T> HK_ALWAYS_INLINE GK<T> gemv_for(int rows) {
+    constexpr GK<T> tab[] = {nullptr, &gemv_stream<T, 1>, &gemv_stream<T, 2>, &gemv_stream<T, 3>};
+    return tab[rows];
+}
+template <class T, int... R>
+constexpr UK<T> pick_narrow(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, R + 1, 2, ks_for<R + 1, 2>(), B_PACKED>...};
+    return tab[rows];
+}
+constexpr int kGemvRows = 3;  // rows handled by the streaming (GEMV-like) paths
+
+// Dot-product kernel for op(B) = W^T with W (N,K) row-major (the nn.Linear
+// layout) and few rows: C[i, j] = <A row i, W row j>, both contiguous in k.
+// Streams W exactly once; no packing.
+template <class T, int ROWS, int JB>
+__attribute__((noinline)) void dot_kernel(long K, const T* const* __restrict ar, const T* __restrict w, long ldw,
+                                          T* __restrict C, long ldc, int nj, const T* __restrict bias, int act) {
+    using V = typename Vec<T>::V;
+    constexpr int L = Vec<T>::L;
+    V acc[ROWS][JB];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) acc[i][j] = V{};
+    const T* wr[JB];
+    for (int j = 0; j < JB; ++j) wr[j] = w + (j < nj ? j : 0) * ldw;
+    long k = 0;
+    for (; k + L <= K; k += L) {
+        V x[ROWS];
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) x[i] = loadu(ar[i] + k);
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) {
+            V wv = loadu(wr[j] + k);
+#pragma GCC unroll 64
+            for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
+        }
+    }
+    for (int i = 0; i < ROWS; ++i) {
+        for (int j = 0; j < nj; ++j) {
+            T s = 0;
+            for (int l = 0; l < L; ++l) s += acc[i][j][l];
+            for (long kk = k; kk < K; ++kk) s += ar[i][kk] * wr[j][kk];
+            if (bias) s += bias[j];
+            if (act == ACT_RELU) s = s < T(0) ? T(0) : s;
+            else if (act == ACT_GELU) s = T(0.5) * s * (T(1) + std::erf(s * T(0.70710678118654752440)));
+            C[i * ldc + j] = s;
+        }
+    }
+}
+template <class T> using DK = void (*)(long, const T* const*, const T*, long, T*, long, int, const T*, int);
+template <class T> HK_ALWAYS_INLINE DK<T> dot_for(int rows) {
+    constexpr DK<T> tab[] = {nullptr, &dot_kernel<T, 1, 8>, &dot_kernel<T, 2, 6>, &dot_kernel<T, 3, 4>};
+    return tab[rows];
+}
+constexpr int dot_jb(int rows) { return rows == 1 ? 8 : rows == 2 ? 6 : 4; }
+
+// Pack buffers persist per thread (pool workers are persistent), 64-byte aligned;
+// from 1 MiB on they are 2 MiB aligned and backed by transparent huge pages
+// where the kernel allows it (a packed 2048-deep block spans 1000 4K pages:
+// TLB misses, not bandwidth, would set the pace).
+struct PackBuf {
+    void* p = nullptr;
+    size_t cap = 0;
+    ~PackBuf() { std::free(p); }
+    void* get(size_t bytes) {
+        if (bytes > cap) {
+            std::free(p);
+            p = nullptr;
+            cap = 0;
+            constexpr size_t kHuge = size_t(2) << 20;
+            const bool huge = bytes >= kHuge / 2;
+            const size_t align = huge ? kHuge : 4096;
+            const size_t want = (bytes + align - 1) & ~(align - 1);
+            if (posix_memalign(&p, huge ? kHuge : 64, want) != 0) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+            if (huge) madvise(p, want, MADV_HUGEPAGE);
+#endif
+            cap = want;
+        }
+        return p;
+    }
+};
+// tl_bufA/B: a thread's own panels; tl_shA/B: the calling thread's buffers that
+// all threads read in the shared-packing path.
+static thread_local PackBuf tl_bufA, tl_bufB, tl_shA, tl_shB;
+
+// Ã: rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-row panels (k-major), zero padded.
+template <class T>
+static void pack_A(T* __restrict dst, const GemmProblem<T>& p, long i0, long mc, long k0, long kc) {
+    constexpr int MR = Cfg<T>::MR;
+    for (long ip = 0; ip < mc; ip += MR) {
+        int mr = (int)hmin<long>(MR, mc - ip);
+        T* d = dst + ip * kc;
+        if (!p.ta) {
+            const T* src[MR];
+            for (int i = 0; i < MR; ++i) src[i] = p.a + (i0 + ip + (i < mr ? i : 0)) * p.lda + k0;
+            if (mr == MR) {
+                long k = 0;
+                constexpr int L = Vec<T>::L;
+                if constexpr (MR <= L) {
+                    // L x L transpose of MR real rows (+ L-MR dummies), stored with
+                    // overlapping full-vector stores in increasing k: each store's
+                    // L-MR spill is overwritten by the next one.  The panel's last
+                    // row stores MR values only: a spill past the panel would land in
+                    // the next one, which another thread may already have packed.
+                    for (; k + L <= kc; k += L) {
+                        typename Vec<T>::V r[L];
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) r[q] = loadu(src[q < MR ? q : 0] + k);
+                        transpose_inplace<T>(r);
+#pragma GCC unroll 16
+                        for (int q = 0; q < L; ++q) {
+                            if (k + q + 1 < kc) storeu(d + (k + q) * MR, r[q]);
+                            else std::memcpy(d + (k + q) * MR, &r[q], MR * sizeof(T));
+                        }
+                    }
+                }
+                for (; k < kc; ++k)
+#pragma GCC unroll 16
+                    for (int i = 0; i < MR; ++i) d[k * MR + i] = src[i][k];
+            } else {
+                for (long k = 0; k < kc; ++k)
+                    for (int i = 0; i < MR; ++i) d[k * MR + i] = i < mr ? src[i][k] : T(0);
+            }
+        } else {  // op(A) = a^T: each k is a contiguous run of a row of a
+            for (long k = 0; k < kc; ++k) {
+                std::memcpy(d + k * MR, p.a + (k0 + k) * p.lda + i0 + ip, mr * sizeof(T));
+                for (int i = mr; i < MR; ++i) d[k * MR + i] = T(0);
+            }
+        }
+    }
+}
+
+// B̃: rows [k0, k0+kc) x cols [j0, j0+nc) of op(B) into NR-column panels, zero padded.
+template <class T>
+static void pack_B(T* __restrict dst, const GemmProblem<T>& p, long k0, long kc, long j0, long nc) {
+    constexpr int NR = Cfg<T>::NR;
+    for (long jp = 0; jp < nc; jp += NR) {
+        int nr = (int)hmin<long>(NR, nc - jp);
+        T* d = dst + jp * kc;
+        if (!p.tb) {
+            if (nr < NR) {
+                for (long k = 0; k < kc; ++k) {
+                    const T* s = p.b + (k0 + k) * p.ldb + j0 + jp;
+                    for (int j = 0; j < NR; ++j) d[k * NR + j] = j < nr ? s[j] : T(0);
+                }
+            }
+            continue;  // full panels: below, in row order
+        } else {
+            // B(k, j) = b[j*ldb + k]: L x L in-register transposes (log2 L interleave
+            // stages), rows j of W read contiguously along k.
+            const T* src[NR];
+            for (int j = 0; j < NR; ++j) src[j] = p.b + (j0 + jp + (j < nr ? j : 0)) * p.ldb + k0;
+            constexpr int L = Vec<T>::L;
+            long k = 0;
+            for (; k + L <= kc; k += L) {
+#pragma GCC unroll 4
+                for (int v = 0; v < NR / L; ++v) {
+                    typename Vec<T>::V r[L];
+#pragma GCC unroll 16
+                    for (int q = 0; q < L; ++q)  // rows past the edge are zero padding
+                        r[q] = v * L + q < nr ? loadu(src[v * L + q] + k) : typename Vec<T>::V{};
+                    transpose_inplace<T>(r);
+#pragma GCC unroll 16
+                    for (int q = 0; q < L; ++q) storeu(d + (k + q) * NR + v * L, r[q]);
+                }
+            }
+            for (; k < kc; ++k)
+                for (int j = 0; j < NR; ++j) d[k * NR + j] = j < nr ? src[j][k] : T(0);
+        }
+    }
+    if (!p.tb) {
+        // Full panels of (K,N) B in blocks of KB rows: every source row is read in
+        // order (a column-panel walk would stride by ldb and alias in the caches).
+        constexpr long KB = 16;
+        const long full = nc / NR;
+        for (long kb = 0; kb < kc; kb += KB) {
+            const long ke = hmin(kc, kb + KB);
+            for (long jp = 0; jp < full; ++jp) {
+                T* d = dst + jp * NR * kc;
+                const T* s = p.b + (k0 + kb) * p.ldb + j0 + jp * NR;
+                for (long k = kb; k < ke; ++k, s += p.ldb) std::memcpy(d + k * NR, s, NR * sizeof(T));
+            }
+        }
+    }
+}
+
+
+// ------------------------------------------------------------------ drivers
+template <class T> HK_ALWAYS_INLINE long round_up(long x, long m) { return (x + m - 1) / m * m; }
+// micro-kernel flags for the K block [pc, pc + kc)
+template <class T> HK_ALWAYS_INLINE int kflags(const GemmProblem<T>& p, long pc, long kc) {
+    return (pc > 0 || p.accumulate ? F_ACC : 0) | (pc + kc == p.K ? F_LAST : 0) | (p.bias_rows ? F_RBIAS : 0);
+}
+// the bias for the tile at (row ir, column jr)
+template <class T> HK_ALWAYS_INLINE const T* tile_bias(const GemmProblem<T>& p, long ir, long jr) {
+    return p.bias ? p.bias + (p.bias_rows ? ir : jr) : nullptr;
+}
+
+// K == 0: C = act(C + bias) with accumulate, else act(bias) (or zeros).
+template <class T> void gemm_fill(const GemmProblem<T>& p) {
+    for (long i = 0; i < p.M; ++i) {
+        T* row = p.c + i * p.ldc;
+        if (!p.accumulate) std::memset(row, 0, p.N * sizeof(T));
+        if (p.bias && p.bias_rows) k_scale<T>(row, T(1), p.bias[i], row, p.N);
+        else if (p.bias) k_binary<T>(BIN_ADD, row, p.bias, row, p.N);
+        if (p.act == ACT_RELU) k_relu<T>(row, row, p.N);
+        else if (p.act == ACT_GELU) k_gelu<T>(row, row, p.N);
+    }
+}
+
+// C[:, n0:n1] for M <= kGemvRows rows: B streamed once.
+template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    constexpr int L = Cfg<T>::L, NR = Cfg<T>::NR;
+    const long M = p.M, N = n1 - n0, K = p.K;
+    T* Cb = p.c + n0;
+    const T* bias = p.bias ? p.bias + n0 : nullptr;
+    if (!p.tb) {
+        T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
+        for (long k = 0; k < K; ++k)
+            for (long i = 0; i < M; ++i) Ap[k * M + i] = p.ta ? p.a[k * p.lda + i] : p.a[i * p.lda + k];
+        const long nmain = N / L * L;
+        if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
+        if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
+            const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
+            const int nr = (int)(N - nmain);
+            const long KE = 4096;  // K blocks keep the edge panel <= 4096 x NR
+            T* Be = (T*)tl_bufB.get(hmin(K, KE) * NR * sizeof(T));
+            for (long pc = 0; pc < K; pc += KE) {
+                const long kc = hmin(KE, K - pc);
+                pack_B(Be, p, pc, kc, n0 + nmain, nr);
+                narrow(kc, Ap + pc * M, 0, Be, NR, Cb + nmain, p.ldc, nr, kflags(p, pc, kc),
+                       bias ? bias + nmain : nullptr, p.act, nullptr);
+            }
+        }
+        return;
+    }
+    const T* ar[kGemvRows];
+    if (!p.ta) {
+        for (long i = 0; i < M; ++i) ar[i] = p.a + i * p.lda;
+    } else {  // gather the few columns of a into contiguous rows
+        T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
+        for (long k = 0; k < K; ++k)
+            for (long i = 0; i < M; ++i) Ap[i * K + k] = p.a[k * p.lda + i];
+        for (long i = 0; i < M; ++i) ar[i] = Ap + i * K;
+    }
+    const DK<T> dk = dot_for<T>((int)M);
+    const int jb = dot_jb((int)M);
+    for (long j = 0; j < N; j += jb) {
+        const int nj = (int)hmin<long>(jb, N - j);
+        dk(K, ar, p.b + (n0 + j) * p.ldb, p.ldb, Cb + j, p.ldc, nj, bias ? bias + j : nullptr, p.act);
+    }
+}
+
+// C[:, n0:n1] for few rows and (K,N) B: the micro-kernel reads B in place; with
+// more than one row panel the first copies each B micro-panel out for the rest.
+template <class T> void skinny_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    using C = Cfg<T>;
+    constexpr int MR = C::MR, NR = C::NR;
+    const long M = p.M, K = p.K;
+    const long KCs = C::KCS;
+    T* Ap = (T*)tl_bufA.get(round_up<T>(M, MR) * hmin(K, KCs) * sizeof(T));
+    T* Bc = (T*)tl_bufB.get(hmin(K, KCs) * NR * sizeof(T));
+    const int first = (int)hmin<long>(MR, M);
+    for (long pc = 0; pc < K; pc += KCs) {
+        const long kc = hmin(KCs, K - pc);
+        const int flags = kflags(p, pc, kc);
+        pack_A(Ap, p, 0, M, pc, kc);
+        for (long jr = n0; jr < n1; jr += NR) {
+            const int nr = (int)hmin<long>(NR, n1 - jr);
+            T* Cj = p.c + jr;
+            long ir = 0;
+            if (nr == NR) {
+                const T* Bin = p.b + pc * p.ldb + jr;
+                const T* bj = tile_bias(p, 0, jr);
+                if (M > MR)
+                    inplace_kernel_for<T, B_COPY>(first)(kc, Ap, 0, Bin, p.ldb, Cj, p.ldc, NR, flags, bj, p.act, Bc);
+                else
+                    inplace_kernel_for<T, B_INPLACE>(first)(kc, Ap, 0, Bin, p.ldb, Cj, p.ldc, NR, flags, bj, p.act,
+                                                            nullptr);
+                ir = MR;
+            } else {
+                pack_B(Bc, p, pc, kc, jr, nr);
+            }
+            for (; ir < M; ir += MR) {
+                const int mr = (int)hmin<long>(MR, M - ir);
+                kernel_for<T>(mr, nr)(kc, Ap + ir * kc, 0, Bc, NR, Cj + ir * p.ldc, p.ldc, nr, flags,
+                                      tile_bias(p, ir, jr), p.act, nullptr);
+            }
+        }
+    }
+}
+
+// C[:, n0:n1] of a small problem (op(A) = A, (K,N) B, all in cache): no
+// packing at all, both operands read in place; only edge panels of B are packed.
+template <class T> void direct_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NR;
+    const long M = p.M, K = p.K;
+    for (long jr = n0; jr < n1; jr += NR) {
+        const int nr = (int)hmin<long>(NR, n1 - jr);
+        const T* Bj = p.b + jr;
+        long ldbk = p.ldb;
+        if (nr < NR) {
+            T* Be = (T*)tl_bufB.get(K * NR * sizeof(T));
+            pack_B(Be, p, 0, K, jr, nr);
+            Bj = Be;
+            ldbk = NR;
+        }
+        for (long ir = 0; ir < M; ir += MR) {
+            const int mr = (int)hmin<long>(MR, M - ir);
+            const UK<T> uk = nr < NR ? direct_kernel_for<T, B_PACKED>(mr, nr) : direct_kernel_for<T, B_NEAR>(mr);
+            uk(K, p.a + ir * p.lda, p.lda, Bj, ldbk, p.c + ir * p.ldc + jr, p.ldc, nr, kflags(p, 0, K),
+               tile_bias(p, ir, jr), p.act, nullptr);
+        }
+    }
+}
+
+// Tiles of C: rows [r0, r1) and columns [c0, c1) against packed panels of one K
+// block.  Ap holds the MR-row panels from row ra, Bp the NR-column panels from
+// column cb.  The A micro-panel stays in L1 across the column loop.
+template <class T>
+void tiles(const GemmProblem<T>& p, const T* Ap, long ra, const T* Bp, long cb, long kc, int flags, long r0,
+           long r1, long c0, long c1) {
+    constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NR;
+    for (long ir = r0; ir < r1; ir += MR) {
+        const int mr = (int)hmin<long>(MR, r1 - ir);
+        const T* ap = Ap + (ir - ra) * kc;
+        for (long jr = c0; jr < c1; jr += NR) {
+            const int nr = (int)hmin<long>(NR, c1 - jr);
+            kernel_for<T>(mr, nr)(kc, ap, 0, Bp + (jr - cb) * kc, NR, p.c + ir * p.ldc + jr, p.ldc, nr, flags,
+                                  tile_bias(p, ir, jr), p.act, nullptr);
+        }
+    }
+}
+
+// C[:, n0:n1], every row, on the calling thread: Goto/BLIS loops with this
+// thread's own pack buffers.
+template <class T> void packed_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    using C = Cfg<T>;
+    constexpr int MR = C::MR, NR = C::NR;
+    const long M = p.M, N = n1 - n0, K = p.K;
+    const long nkb = (K + C::KC - 1) / C::KC, KCb = (K + nkb - 1) / nkb;  // equal K blocks
+    const long M3 = hmin(M, C::M3), NB = hmin(N, C::NB);
+    T* Ap = (T*)tl_bufA.get(round_up<T>(M3, MR) * KCb * sizeof(T));
+    T* Bp = (T*)tl_bufB.get(round_up<T>(NB, NR) * KCb * sizeof(T));
+    for (long i3 = 0; i3 < M; i3 += M3) {
+        const long m3 = hmin(M3, M - i3);
+        for (long pc = 0; pc < K; pc += KCb) {
+            const long kc = hmin(KCb, K - pc);
+            const int flags = kflags(p, pc, kc);
+            pack_A(Ap, p, i3, m3, pc, kc);
+            for (long j2 = n0; j2 < n1; j2 += NB) {
+                const long nb = hmin(NB, n1 - j2);
+                pack_B(Bp, p, pc, kc, j2, nb);
+                tiles(p, Ap, i3, Bp, j2, kc, flags, i3, i3 + m3, j2, j2 + nb);
+            }
+        }
+    }
+}
+
+template <class F> void par_for(const Parallel& par, long n, F& f) {
+    if (n <= 1 || par.threads <= 1) {
+        for (long i = 0; i < n; ++i) f(i);
+        return;
+    }
+    par.run(n, [](void* a, long i) { (*static_cast<F*>(a))(i); }, &f);
+}
+
+// Every row and column with `nt` threads: per K block, A and B are packed once
+// (in parallel) into the caller's buffers, then tiles of C run in parallel.
+template <class T> void packed_shared(const GemmProblem<T>& p, const Parallel& par, int nt) {
+    using C = Cfg<T>;
+    constexpr int MR = C::MR, NR = C::NR;
+    const long M = p.M, N = p.N, K = p.K;
+    const long nkb = (K + C::KC - 1) / C::KC, KCb = (K + nkb - 1) / nkb;
+    const long M3 = hmin(M, C::M3);
+    const long npb = (N + NR - 1) / NR;
+    T* Ap = (T*)tl_shA.get(round_up<T>(M3, MR) * KCb * sizeof(T));
+    T* Bp = (T*)tl_shB.get(npb * NR * KCb * sizeof(T));
+    const long target = 4L * nt;  // tiles per phase: dynamic balance on a shared machine
+    for (long i3 = 0; i3 < M; i3 += M3) {
+        const long m3 = hmin(M3, M - i3);
+        const long npa = (m3 + MR - 1) / MR;
+        for (long pc = 0; pc < K; pc += KCb) {
+            const long kc = hmin(KCb, K - pc);
+            const int flags = kflags(p, pc, kc);
+            constexpr long PG = 8;  // panels per packing task
+            const long ta = (npa + PG - 1) / PG, tb = (npb + PG - 1) / PG;
+            auto pack = [&](long t) {
+                if (t < ta) {
+                    const long r0 = t * PG * MR, r1 = hmin(m3, (t + 1) * PG * MR);
+                    pack_A(Ap + r0 * kc, p, i3 + r0, r1 - r0, pc, kc);
+                } else {
+                    const long c0 = (t - ta) * PG * NR, c1 = hmin(N, (t - ta + 1) * PG * NR);
+                    pack_B(Bp + c0 * kc, p, pc, kc, c0, c1 - c0);
+                }
+            };
+            par_for(par, ta + tb, pack);
+            const long nbn = hmin(npb, hmax<long>((N + C::NB - 1) / C::NB, 1));
+            const long nbm = hmin(npa, hmax<long>((target + nbn - 1) / nbn, 1));
+            const long nbn2 = hmin(npb, hmax(nbn, (target + nbm - 1) / nbm));
+            GemmProblem<T> q = p;  // C rows (and row biases) of this block start at row 0 of q
+            q.c = p.c + i3 * p.ldc;
+            if (p.bias && p.bias_rows) q.bias = p.bias + i3;
+            auto tile = [&](long t) {
+                const long bm = t / nbn2, bn = t % nbn2;
+                const long r0 = npa * bm / nbm * MR, r1 = hmin(m3, npa * (bm + 1) / nbm * MR);
+                const long c0 = npb * bn / nbn2 * NR, c1 = hmin(N, npb * (bn + 1) / nbn2 * NR);
+                if (r1 > r0 && c1 > c0) tiles(q, Ap, 0, Bp, 0, kc, flags, r0, r1, c0, c1);
+            };
+            par_for(par, nbm * nbn2, tile);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ entry point
+// GEMM splits only from this many multiply-adds (measured, 2 cores: 128^3 runs
+// 41 -> 26 us with a warm worker; a parked worker's ~10-15 us wake-up makes
+// anything smaller slower than one thread).  GEMV-like calls are memory-bound:
+// each B element weighs as much as 4 multiply-adds of a compute-bound GEMM.
+constexpr double kSplitMacs = 128.0 * 128 * 128;
+constexpr long kSkinnyRows = 72;  // (K,N) B read in place up to this many rows
+// Neither operand is packed when both fit in L2 and K is short.
+constexpr long kDirectK = HK_DK, kDirectBytes = HK_DB;
+
+// [lo, hi) of part t of n items split in parts, aligned to `align`
+HK_ALWAYS_INLINE void split_range(long n, long t, long parts, long align, long& lo, long& hi) {
+    const long units = (n + align - 1) / align;
+    lo = hmin(n, units * t / parts * align);
+    hi = hmin(n, units * (t + 1) / parts * align);
+}
+
+template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
+    constexpr int NR = Cfg<T>::NR;
+    const long M = p.M, N = p.N, K = p.K;
+    if (M <= 0 || N <= 0) return;
+    if (K == 0) return gemm_fill(p);
+    const double work = double(M) * N * K * (M <= kGemvRows ? 4 : 1);
+    const int nt = par.threads > 1 && work >= kSplitMacs ? par.threads : 1;
+    // the GEMV kernels fuse a column bias only and always overwrite C
+    const bool gemv = M <= kGemvRows && !p.bias_rows && !p.accumulate;
+    const bool skinny = !p.tb && M <= kSkinnyRows;
+    const bool direct = !p.ta && !p.tb && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
+    if (nt == 1) {
+        if (gemv) gemv_chunk(p, 0, N);
+        else if (direct) direct_chunk(p, 0, N);
+        else if (skinny) skinny_chunk(p, 0, N);
+        else packed_chunk(p, 0, N);
+        return;
+    }
+    if (gemv || direct || skinny || M <= kSkinnyRows) {
+        // Few rows: independent column chunks (each packs the small A itself).
+        // GEMV: one contiguous range per thread keeps B reads long and sequential.
+        const long npan = (N + NR - 1) / NR;
+        long parts = gemv ? nt : hmin<long>(4L * nt, hmax<long>(N / 256, 1));
+        parts = hmax<long>(hmin(parts, npan), 1);
+        auto chunk = [&](long t) {
+            long lo, hi;
+            split_range(N, t, parts, NR, lo, hi);
+            if (hi <= lo) return;
+            if (gemv) gemv_chunk(p, lo, hi);
+            else if (direct) direct_chunk(p, lo, hi);
+            else if (skinny) skinny_chunk(p, lo, hi);
+            else packed_chunk(p, lo, hi);
+        };
+        par_for(par, parts, chunk);
+        return;
+    }
+    packed_shared(p, par, nt);
+}
