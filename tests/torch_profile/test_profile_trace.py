@@ -254,6 +254,25 @@ def test_a_disabled_trace_is_recorded_for_the_profile_and_left_disabled(mock):
         trace.enabled = True
 
 
+def test_spans_still_open_when_the_profile_closes_end_with_it_nested(mock):
+    prof = halkit.torch.profile(mock)
+
+    class ClosesTheProfile(nn.Module):
+        def forward(self, x):
+            with torch.profiler.record_function("inner"):
+                y = x + 1
+                prof.__exit__(None, None, None)  # as a profile ended from inside a forward would
+            return y
+
+    prof.__enter__()
+    ClosesTheProfile()(torch.ones(2))
+    spans = {s.name: s for s in prof.host_spans}
+    assert spans["ClosesTheProfile"].status == spans["inner"].status == "open at profile end"
+    assert spans["aten::add.Tensor"].status == "ok"
+    assert spans["ClosesTheProfile"].start < spans["inner"].start < spans["inner"].end < spans["ClosesTheProfile"].end
+    assert_nested(prof.to_chrome())
+
+
 # --- bad use --------------------------------------------------------------------------------------------------
 
 def test_bad_use_raises_clear_errors(mock):
@@ -265,6 +284,8 @@ def test_bad_use_raises_clear_errors(mock):
     prof = halkit.torch.profile(mock)
     with pytest.raises(RuntimeError, match="after its `with` block"):
         prof.summary()
+    with pytest.raises(ValueError, match="limit must be"):
+        prof.ops(limit=0)
     with prof:
         pass
     with pytest.raises(RuntimeError, match="records one window"):

@@ -75,7 +75,7 @@ class HostRecorder:
         self._traces, self._origin, self._modules = list(traces), origin, modules
         self._mode = _OpMode(self)
         self._hooks = []
-        self._stacks = threading.local()  # per thread: open module and annotation spans, innermost last
+        self._stacks = threading.local()  # per thread: its open module and annotation spans, innermost last
 
     # --- spans ------------------------------------------------------------------------------------------------
     def open(self, name: str, category: str, shapes: str = ""):
@@ -118,33 +118,34 @@ class HostRecorder:
             hook.remove()
         self._hooks = []
         self._mode.__exit__(None, None, None)
-        for stack in (self._open("modules"), self._open("annotations")):
-            for _, opened in reversed(stack):
-                self.close(opened, "open at profile end")
-            stack.clear()
+        stack = self._open()
+        for _, opened in reversed(stack):  # innermost first: they stay nested
+            self.close(opened, "open at profile end")
+        stack.clear()
 
     # --- the sources --------------------------------------------------------------------------------------------
     def _module_enter(self, module, args) -> None:
-        self._open("modules").append((id(module), self.open(type(module).__name__, "module")))
+        self._open().append((id(module), self.open(type(module).__name__, "module")))
 
     def _module_exit(self, module, args, output) -> None:
-        stack = self._open("modules")
-        if stack and stack[-1][0] == id(module):  # else its forward began before the profile: no span to close
-            self.close(stack.pop()[1])
+        self._close_innermost(id(module))  # not open: its forward began before the profile
 
     def _annotation_enter(self, name: str) -> None:
-        self._open("annotations").append((name, self.open(name, "annotation")))
+        self._open().append(("annotation", self.open(name, "annotation")))
 
     def _annotation_exit(self) -> None:
-        stack = self._open("annotations")
-        if stack:  # else it was entered before the profile
+        self._close_innermost("annotation")  # not open: it was entered before the profile
+
+    def _close_innermost(self, key) -> None:
+        stack = self._open()
+        if stack and stack[-1][0] == key:
             self.close(stack.pop()[1])
 
-    def _open(self, kind: str) -> list:
-        """This thread's stack of open ``kind`` spans, innermost last."""
-        if not hasattr(self._stacks, kind):
-            setattr(self._stacks, kind, [])
-        return getattr(self._stacks, kind)
+    def _open(self) -> list:
+        """This thread's open module and annotation spans, as (module id or "annotation", span), innermost last."""
+        if not hasattr(self._stacks, "open"):
+            self._stacks.open = []
+        return self._stacks.open
 
 
 class _OpMode(TorchDispatchMode):
