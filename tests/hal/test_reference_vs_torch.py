@@ -88,6 +88,16 @@ def test_max_pool_window_of_padding_only_gives_minus_inf_and_no_gradient():
     np.testing.assert_array_equal(hal.reference().max_pool2d_backward(np.ones_like(y), x, **params), np.zeros_like(x))
 
 
+def test_batch_norm_backward_with_one_value_per_channel():
+    """torch refuses training-mode batch norm with one value per channel; the limit is well defined: x̂ = 0,
+    so grad_x and grad_weight are 0 and grad_bias is the gradient itself."""
+    grad, x = np.array([[0.5, -2.0]]), np.array([[3.0, 4.0]])
+    gx, gw, gb = hal.reference().batch_norm_backward(grad, x, x[0], np.zeros(2), np.ones(2))
+    np.testing.assert_array_equal(gx, np.zeros((1, 2)))
+    np.testing.assert_array_equal(gw, np.zeros(2))
+    np.testing.assert_array_equal(gb, grad[0])
+
+
 def test_relu_backward_keeps_the_gradient_at_nan_like_threshold_backward():
     out = hal.reference().relu_backward(np.array([5.0, 5.0, np.nan]), np.array([np.nan, -1.0, -1.0]))
     np.testing.assert_array_equal(out, [5.0, 0.0, 0.0])
