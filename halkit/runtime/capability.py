@@ -32,7 +32,6 @@ HAL_OPS = {
     "batch_norm_training": ("batch_norm_stats", "batch_norm", "fill", "div", "sqrt", "scale", "add"),
     "batch_norm_training_backward": ("batch_norm_backward", "fill", "div", "mul", "scale"),
     "convolution_backward": ("conv2d_input_grad", "conv2d_weight_grad", "sum"),
-    "fold_batch_norm": ("fill", "div", "sqrt", "scale", "mul", "add", "copy_strided"),
 }
 
 
@@ -257,7 +256,7 @@ def _batch_norm_backward(node):
 
 
 def _max_pool(node):
-    x, kernel_size, stride, padding, dilation, ceil_mode = (list(node.args) + [[], 0, 1, False])[:6]
+    x, kernel_size, stride, padding, dilation, ceil_mode = _with_defaults(node, 6)
     if val(x).ndim != 4:
         return "max_pool2d of unbatched input has no HAL op"
     if not _only_output_used(node, 0):
@@ -266,13 +265,19 @@ def _max_pool(node):
                                    bool(ceil_mode)), index=0)
 
 
+def _with_defaults(node, count: int) -> list:
+    """The node's first ``count`` arguments, positional, with the schema's defaults for those left out."""
+    schema = node.target._schema.arguments[:count]
+    return [node.args[i] if i < len(node.args) else node.kwargs.get(a.name, a.default_value)
+            for i, a in enumerate(schema)]
+
+
 def _pair(v):
     return list(v) * (2 if len(v) == 1 else 1) if isinstance(v, (list, tuple)) else [v, v]
 
 
 def _avg_pool(node):
-    x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor = (list(node.args) +
-                                                                             [[], 0, False, True, None])[:7]
+    x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor = _with_defaults(node, 7)
     if divisor is not None or val(x).ndim != 4:
         return "avg_pool2d with a divisor_override (or unbatched) has no HAL op"
     return Lowering("avg_pool2d", (x, _pair(kernel_size), list(stride), _pair(padding), bool(ceil_mode),
@@ -454,7 +459,7 @@ def _dtype_problem(node, lowering: Lowering, target):
     if bad:
         return (f"dtype {', '.join(bad)} not supported by {target.name} (it computes in "
                 f"{', '.join(target.caps.dtypes)})"), lowering
-    if len({t.dtype for t in outputs}) == 1 and lowering.kernel in kernels.ELEMENTWISE | {"cat"}:
+    if len({t.dtype for t in outputs}) == 1 and lowering.kernel in kernels.ELEMENTWISE | {"cat", "add_bias"}:
         dtype = outputs[0].dtype
         if lowering.kernel == "cat":
             return None, lowering._replace(args=([Cast(t, dtype) if val(t).dtype != dtype else t

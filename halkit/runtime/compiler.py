@@ -1,7 +1,6 @@
 """The pipeline for one aten graph: partition → lower → fuse → price (dry run) → place → install, and its report."""
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import torch
@@ -9,7 +8,7 @@ from torch.fx import GraphModule, Node
 
 from halkit import hal
 
-from . import fusion, lowering, partition, placement, timeline
+from . import folding, fusion, lowering, partition, placement, timeline
 from .dryrun import DryRun, dry_run
 from .program import DeviceBoundary, HostBoundary, Program
 from .report import GraphReport, PartitionReport
@@ -65,15 +64,11 @@ class _Candidate:
 
 
 def _kernel_label(node: Node) -> str:
-    """A kernel as the report names it: its activation in brackets, "+bn" for a batch norm folded into it."""
+    """A kernel as the report names it, its fused activation in brackets."""
     name = lowering.kernel_name(node)
     position = {"linear": 3, "conv2d": 7}.get(name)
     activation = node.args[position] if position is not None and len(node.args) > position else None
-    weight = node.args[1] if name == "conv2d" else None
-    folded = isinstance(weight, Node) and weight.target is operator.getitem and \
-        lowering.kernel_name(weight.args[0]) == "fold_batch_norm"
-    label = name + ("+bn" if folded else "")
-    return f"{label}[{activation}]" if activation else label
+    return f"{name}[{activation}]" if activation else name
 
 
 def _tensor_device(node: Node) -> str | None:
@@ -86,8 +81,7 @@ def _build(split: GraphModule, index: int, nodes: list, target, policy, static_n
     sub = getattr(split, name)
     call = next(n for n in split.graph.nodes if n.op == "call_module" and n.target == name)
     placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
-    static_idx = frozenset(i for i, a in enumerate(call.args)
-                           if isinstance(a, Node) and a.op == "placeholder" and a.name in static_names)
+    static_idx = frozenset(i for i, a in enumerate(call.args) if isinstance(a, Node) and a.name in static_names)
     static_sub = {placeholders[i].name for i in static_idx}
     on_device = frozenset(i for i, p in enumerate(placeholders) if _tensor_device(p) == "halkit")
     lowering.lower(sub, target)
@@ -112,6 +106,8 @@ def _copy(gm: GraphModule) -> GraphModule:
 def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[str]):
     """(the runnable partitioned graph, its GraphReport); static_names names the placeholders holding parameters
     and buffers (resident on a device, folded once per version)."""
+    folded = folding.fold_batch_norms(gm, static_names) if kind == "inference" else set()
+    static_names = static_names | folded  # folded weights are as static as the parameters they come from
     partition.copy_input_views(gm)
     pristine = _copy(gm)  # to split again when some candidates stay on the CPU
     order = [(n.name, placement.aten_name(n)) for n in gm.graph.nodes if n.op == "call_function"]
@@ -126,7 +122,7 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
         by_name = {n.name: n for n in pristine.graph.nodes}
         split = partition.split(pristine, [[by_name[n.name] for n in c.nodes] for c in accepted])
     placements, reports, parts = {}, [], {}
-    fusions = dict.fromkeys((p.__name__ for p in fusion.PASSES), 0)
+    fusions = dict.fromkeys((p.__name__ for p in fusion.PASSES), 0) | {"fold_batch_norm": len(folded) // 2}
     for index, candidate in enumerate(accepted):
         name = f"{partition.PREFIX}{index}"
         fresh = [n.name for n in getattr(split, name).graph.nodes if n.op == "placeholder"]
@@ -156,8 +152,7 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
 
 def _partition_report(name, candidate: _Candidate, target, placed: bool) -> PartitionReport:
     run = candidate.run
-    kernels = tuple(_kernel_label(n) for n in candidate.graph.graph.nodes
-                    if lowering.kernel_name(n) and lowering.kernel_name(n) != "fold_batch_norm")
+    kernels = tuple(_kernel_label(n) for n in candidate.graph.graph.nodes if lowering.kernel_name(n))
     return PartitionReport(
         name=name, target=target.name, placed=placed, host_memory=target.host_memory, kernels=kernels,
         aten_nodes=len(candidate.nodes), compute_ops=sum(map(partition.is_compute, candidate.nodes)),

@@ -4,8 +4,6 @@ Each pass removes HAL launches for real — it never just relabels them:
 
 * ``matmul`` [→ views] → ``add_bias``  ⇒  one ``linear`` (bias in the GEMM);
 * ``linear`` → relu/gelu  ⇒  ``linear`` with the activation in the GEMM's epilogue;
-* ``conv2d`` → inference ``batch_norm``  ⇒  one ``conv2d`` with folded weights and bias (computed from the
-  parameters and buffers once per version, in the partition's prologue: program.py);
 * ``scale`` → ``scale``  ⇒  one ``scale``; ``add(a, scale(b, s))``  ⇒  ``add(a, b, alpha=s)``.
 
 Every pass rewrites only when the intermediate it removes has no other user,
@@ -15,13 +13,11 @@ not block a fusion: element-wise work commutes with a view.
 """
 from __future__ import annotations
 
-import operator
-
 import torch
 from torch.fx import GraphModule, Node
 
 from . import kernels
-from .capability import is_layout, shape_equal, val
+from .capability import shape_equal, val
 from .lowering import kernel_name
 
 aten = torch.ops.aten
@@ -100,42 +96,6 @@ def fuse_linear_activation(gm: GraphModule, static: set[str]) -> int:
     return _finish(gm, count)
 
 
-def _is_static(node, static: set[str]) -> bool:
-    """A parameter or buffer of the model (a static placeholder), or a view of one."""
-    while isinstance(node, Node) and is_layout(node):
-        node = node.args[0]
-    return node is None or (isinstance(node, Node) and node.op == "placeholder" and node.name in static)
-
-
-def fold_batch_norm(gm: GraphModule, static: set[str]) -> int:
-    """conv2d(x, w, b) → batch_norm(·, mean, var, γ, β) in inference  ⇒  conv2d(x, w', b') with w', b' folded
-    from the parameters and running statistics (recomputed only when one of them changes)."""
-    count = 0
-    for bn in list(gm.graph.nodes):
-        if kernel_name(bn) != "batch_norm":
-            continue
-        y, mean, var, gamma, beta, eps = bn.args
-        if kernel_name(y) != "conv2d" or len(y.users) != 1 or y.args[7:] not in ((), (None,)):
-            continue
-        x, w, b = y.args[:3]
-        if not all(_is_static(n, static) for n in (w, b, mean, var, gamma, beta)):
-            continue
-        with gm.graph.inserting_before(bn):  # the batch norm's buffers may be defined after the convolution
-            folded = gm.graph.call_function(kernels.target("fold_batch_norm"), (w, b, mean, var, gamma, beta, eps))
-            folded.meta["val"] = (val(w), val(mean))
-            parts = []
-            for i in range(2):
-                part = gm.graph.call_function(operator.getitem, (folded, i))
-                part.meta["val"] = folded.meta["val"][i]
-                parts.append(part)
-        parts[-1].append(y)  # the convolution moves after its folded weights
-        y.args = (x, *parts, *y.args[3:])
-        bn.replace_all_uses_with(y)
-        gm.graph.erase_node(bn)
-        count += 1
-    return _finish(gm, count)
-
-
 def fuse_scales(gm: GraphModule, static: set[str]) -> int:
     """scale(scale(x, a, b), c, d)  ⇒  scale(x, a·c, b·c + d);  add(u, scale(v, s, 0), α)  ⇒  add(u, v, α·s)."""
     count = 0
@@ -160,7 +120,7 @@ def fuse_scales(gm: GraphModule, static: set[str]) -> int:
 
 
 #: the passes in the order they run (matmul+add first, so its linear can take an activation next).
-PASSES = (fuse_matmul_add, fuse_linear_activation, fold_batch_norm, fuse_scales)
+PASSES = (fuse_matmul_add, fuse_linear_activation, fuse_scales)
 
 
 def run_passes(gm: GraphModule, static: set[str] = frozenset()) -> dict[str, int]:

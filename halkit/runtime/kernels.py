@@ -4,8 +4,7 @@ A lowered partition is an ordinary ``torch.fx`` graph whose compute nodes call
 the ``torch.ops.halkit`` operators (halkit.torch) — printable, and typed by
 their fake kernels — or, for the few steps with no operator there, the
 functions of :data:`RUNTIME` below (scale, cast, the training-mode batch norm
-and convolution backward made of several HAL ops, a convolution with a folded
-batch norm). When a partition runs, each node calls :data:`ARRAY` [its name]
+and the convolution backward made of several HAL ops). When a partition runs, each node calls :data:`ARRAY` [its name]
 instead: the same op on HAL arrays (NumPy arrays on a host driver,
 DeviceArrays on a device), so the values between nodes never become tensors
 and never leave the device. Arguments arrive as arrays or
@@ -21,7 +20,7 @@ import torch
 import halkit.torch  # noqa: F401  (registers torch.ops.halkit.*)
 from halkit import hal
 
-from .views import dense, expand, gemm_operand, optional_dense, reshape
+from .views import dense, gemm_operand, optional_dense
 
 D = dense
 
@@ -196,21 +195,6 @@ def convolution_backward(grad, x, weight, stride, padding, dilation, groups, mas
             hal.sum(grad, (0, 2, 3)) if mask[2] else None)
 
 
-def fold_batch_norm(weight, bias, mean, var, bn_weight, bn_bias, eps):
-    """(weight', bias') of the convolution that computes conv2d(x, weight, bias) followed by an inference batch norm:
-    weight scaled per output channel by γ/√(var+eps), bias shifted to (bias − mean)·γ/√(var+eps) + β. It depends
-    on parameters and buffers only, so a partition computes it once per parameter version (program.py)."""
-    var, mean = D(var), D(mean)
-    gamma = D(bn_weight) if bn_weight is not None else hal.full(var.shape, 1.0, var.dtype, _device_of(var))
-    factor = hal.div(gamma, hal.sqrt(hal.scale(var, 1.0, eps)))
-    weight = D(weight)
-    per_channel = expand(reshape(factor, (factor.shape[0],) + (1,) * (weight.ndim - 1)), weight.shape)
-    new_weight = hal.mul(weight, D(per_channel))
-    shifted = hal.scale(mean, -1.0) if bias is None else hal.add(D(bias), mean, -1.0)
-    new_bias = hal.mul(shifted, factor)
-    return new_weight, new_bias if bn_bias is None else hal.add(new_bias, D(bn_bias))
-
-
 def full(shape, value, dtype, device):
     return hal.full(shape, value, str(dtype).removeprefix("torch."), device)
 
@@ -232,7 +216,7 @@ ARRAY = {
     "adaptive_avg_pool2d_backward": adaptive_avg_pool2d_backward, "embedding": embedding,
     "embedding_backward": embedding_backward, "cat": cat, "full": full,
     "batch_norm_training": batch_norm_training, "batch_norm_training_backward": batch_norm_training_backward,
-    "convolution_backward": convolution_backward, "fold_batch_norm": fold_batch_norm,
+    "convolution_backward": convolution_backward,
     **{op: _unary(op) for op in ("relu", "gelu", "tanh", "sigmoid", "silu", "hardswish", "exp", "sqrt")},
     **{op: _binary(op) for op in ("mul", "div", "relu_backward", "gelu_backward", "tanh_backward",
                                    "sigmoid_backward", "silu_backward", "hardswish_backward")},
@@ -240,7 +224,7 @@ ARRAY = {
 
 #: kernels that return a tuple (their getitem nodes stay in the graph)
 TUPLES = frozenset({"layer_norm_backward", "batch_norm_stats", "batch_norm_backward", "batch_norm_training",
-                    "batch_norm_training_backward", "convolution_backward", "fold_batch_norm"})
+                    "batch_norm_training_backward", "convolution_backward"})
 
 #: element-wise kernels of one output shape (type promotion casts their operands)
 ELEMENTWISE = frozenset({"relu", "gelu", "tanh", "sigmoid", "silu", "hardswish", "exp", "sqrt", "add", "mul", "div",

@@ -18,6 +18,7 @@ import time
 from typing import NamedTuple
 
 import torch
+from torch._dispatch.python import no_python_dispatcher
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.fx import Graph, GraphModule, Node
 from torch.fx.node import map_arg
@@ -28,8 +29,10 @@ from .lowering import lower
 from .program import HostBoundary, Program
 from .timeline import concrete
 
-#: how long each side is timed for (best of the runs inside this budget, at least two runs)
-BUDGET_S = 0.004
+#: how long each side is timed for: the best of the runs inside this budget, at least RUNS of them (the best
+#: of several is what survives a loaded machine's interruptions)
+BUDGET_S = 0.01
+RUNS = 5
 
 
 class Timing(NamedTuple):
@@ -75,7 +78,7 @@ def _alone(node: Node) -> tuple[GraphModule, list]:
 def _best(fn) -> float:
     fn()  # warm up (first-touch of buffers, lazily built plans)
     best, spent, runs = float("inf"), 0.0, 0
-    while runs < 2 or spent < BUDGET_S:
+    while runs < RUNS or spent < BUDGET_S:
         start = time.perf_counter()
         fn()
         elapsed = time.perf_counter() - start
@@ -99,7 +102,9 @@ def timing(node: Node, target) -> Timing:
     """The HAL's time and torch's for ``node`` on ``target`` (a driver in host memory), measured once."""
     key = _key(node, target)
     if key not in _cache:
-        with unset_fake_temporarily():  # compilers run under aot's fake mode: these are real tensors
+        # compilers run under aot's fake mode, functorch's layers and the Python dispatcher: time real tensors through
+        # torch's plain dispatch, as the compiled graph will run them
+        with unset_fake_temporarily(), no_python_dispatcher(), torch._C._DisableFuncTorch(), torch.no_grad():
             _cache[key] = _measure(node, target)
     return _cache[key]
 

@@ -15,9 +15,9 @@ through a *boundary*:
   place, and outputs are downloaded — or stay on the device when the graph
   wants a ``halkit`` tensor there. Intermediates never leave the device.
 
-Nodes that depend on parameters and buffers only (a batch norm folded into a
-convolution's weights, say) form the program's *prologue*: computed once and
-kept while those tensors keep their version, like ``params``' residency.
+Kernels that depend on parameters and buffers only (a weight cast to the
+input's dtype, say) form the program's *prologue*: computed once and kept
+while those tensors keep their version, like ``params``' residency.
 The same Program runs in a dry run (:mod:`halkit.runtime.dryrun`) to price
 exactly the commands a call issues.
 """

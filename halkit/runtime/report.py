@@ -43,7 +43,7 @@ class PartitionReport:
     bytes_out: int  # downloaded on every call
     resident_bytes: int  # parameters and buffers read where they live (uploaded once per version)
     cpu_s: float  # the same work modelled on the host CPU
-    prologue_s: float = 0.0  # once per parameter version (folded batch norms)
+    prologue_s: float = 0.0  # kernels on parameters only, once per parameter version
     reason: str | None = None  # why it stays on the CPU (None when placed)
 
     @property
@@ -67,7 +67,7 @@ class PartitionReport:
                     else "")
         cost = (f"modelled {_us(self.modelled_s)} on {self.target} = kernels {_us(self.kernel_s)} + {moves}"
                 f"{resident}; the CPU would take {_us(self.cpu_s)}")
-        prologue = f"; folding batch norms costs {_us(self.prologue_s)} once per parameter version" \
+        prologue = f"; kernels on parameters alone take {_us(self.prologue_s)} once per parameter version" \
             if self.prologue_s else ""
         if not self.placed:
             return f"{self.name} ({work}) stays on the CPU: {self.reason}. {cost[0].upper()}{cost[1:]}{prologue}."

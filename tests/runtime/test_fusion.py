@@ -36,7 +36,7 @@ def test_fuse_matmul_add_then_activation():
     assert graph.partitions[0].kernels == ("linear[relu]",)
 
 
-def test_fold_batch_norm_into_the_convolution_once_per_parameter_version():
+def test_fold_batch_norm_into_the_convolution_and_follow_parameter_updates():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
     with torch.no_grad():
@@ -45,8 +45,8 @@ def test_fold_batch_norm_into_the_convolution_once_per_parameter_version():
     x = torch.randn(2, 3, 8, 8)
     fusions, graph = _fusions(model, x)
     assert fusions["fold_batch_norm"] == 1
-    assert graph.partitions[0].kernels == ("conv2d+bn", "relu")
-    assert graph.partitions[0].launches == 2 and graph.partitions[0].prologue_s > 0
+    assert graph.partitions[0].kernels == ("conv2d", "relu") and graph.partitions[0].launches == 2
+    assert "aten._native_batch_norm_legit_no_training" not in {p.op for p in graph.placements}
     compiled, _ = rt.compile(model, (x,), device="numpy", policy=MODELLED)
     with torch.no_grad():
         model[1].running_var.mul_(3)  # an update in place: the folded weights follow it
@@ -71,3 +71,23 @@ def test_no_fusion_when_backward_needs_the_intermediate():
     model = nn.Sequential(nn.Linear(8, 16), nn.GELU())
     compiled, report = rt.compile(model, (torch.randn(4, 8),), device="numpy", policy=MODELLED)
     assert report.graph("forward").fusions["fuse_linear_activation"] == 0  # gelu_backward reads linear's output
+
+
+class CastsItsWeight(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b = nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        return torch.relu(x + self.b)  # x is float64: the float32 bias is cast, a kernel on a parameter alone
+
+
+def test_kernels_on_parameters_alone_run_once_per_parameter_version():
+    model, x = CastsItsWeight(), torch.randn(3, 5, dtype=torch.float64)
+    fusions, graph = _fusions(model, x)
+    assert graph.partitions[0].kernels == ("cast", "add_bias", "relu") and graph.partitions[0].prologue_s > 0
+    assert graph.partitions[0].launches == 2  # the cast runs in the prologue, not on every call
+    compiled, _ = rt.compile(model, (x,), device="numpy", policy=MODELLED)
+    with torch.no_grad():
+        model.b.add_(1.0)
+        torch.testing.assert_close(compiled(x), model(x))
