@@ -58,7 +58,8 @@ void same_shape(const Arr& a, const Arr& b, const char* fn, const char* na, cons
 void check_vector(const Arr& v, long n, const Arr& x, const char* fn, const char* name, const char* what);
 std::string shape_str(const py::array& a);
 std::string shape_str(const std::vector<long>& s);
-// a positive int pair from an int or a 2-sequence
+// an int (Python or NumPy, not bool) >= minimum; a pair of them from an int or a 2-sequence
+long int_arg(const py::handle& o, const char* fn, const char* name, long minimum);
 void int_pair(const py::handle& o, const char* fn, const char* name, long minimum, long out[2]);
 
 template <class T> py::array_t<T> new_array(const std::vector<long>& shape) {
@@ -119,6 +120,10 @@ template <class F> void rows_run(long rows, long n, F f, long threshold = kEwThr
 // ------------------------------------------------------------------ registration
 void register_gemm(py::module_& m);
 void register_eltwise(py::module_& m);
+void register_conv(py::module_& m);
+void register_norm(py::module_& m);
+void register_pool(py::module_& m);
+void register_layout(py::module_& m);
 
 }  // namespace bind
 }  // namespace halkit

@@ -84,29 +84,43 @@ void check_vector(const Arr& v, long n, const Arr& x, const char* fn, const char
                   "), got shape " + shape_str(v.a));
 }
 
-void int_pair(const py::handle& o, const char* fn, const char* name, long minimum, long out[2]) {
+namespace {
+bool is_int(const py::handle& h) {
     static py::handle np_integer = py::module_::import("numpy").attr("integer").cast<py::object>().release();
-    auto bad = [&]() {
-        value_err(std::string(fn) + ": " + name + " must be an int >= " + std::to_string(minimum) +
-                  " or a pair of them, got " + std::string(py::repr(o)));
-    };
-    auto one = [&](const py::handle& h) -> long {
-        const bool is_int = (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) || py::isinstance(h, np_integer);
-        if (!is_int) bad();
-        int overflow = 0;
-        py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Long(h.ptr()));
-        const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
-        if (overflow || v < minimum || v > (1LL << 40)) bad();
-        return long(v);
-    };
+    return (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) || py::isinstance(h, np_integer);
+}
+// the value of an int-like h when it lies in [minimum, 2^40], else false
+bool int_value(const py::handle& h, long minimum, long& out) {
+    if (!is_int(h)) return false;
+    int overflow = 0;
+    py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Long(h.ptr()));
+    const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
+    if (overflow || v < minimum || v > (1LL << 40)) return false;
+    out = long(v);
+    return true;
+}
+}  // namespace
+
+long int_arg(const py::handle& o, const char* fn, const char* name, long minimum) {
+    long v;
+    if (!int_value(o, minimum, v))
+        value_err(std::string(fn) + ": " + name + " must be an int >= " + std::to_string(minimum) + ", got " +
+                  std::string(py::repr(o)));
+    return v;
+}
+
+void int_pair(const py::handle& o, const char* fn, const char* name, long minimum, long out[2]) {
+    bool ok;
     if (py::isinstance<py::sequence>(o) && !py::isinstance<py::str>(o)) {
         py::sequence s = py::reinterpret_borrow<py::sequence>(o);
-        if (s.size() != 2) bad();
-        out[0] = one(s[0]);
-        out[1] = one(s[1]);
-        return;
+        ok = s.size() == 2 && int_value(s[0], minimum, out[0]) && int_value(s[1], minimum, out[1]);
+    } else {
+        ok = int_value(o, minimum, out[0]);
+        out[1] = out[0];
     }
-    out[0] = out[1] = one(o);
+    if (!ok)
+        value_err(std::string(fn) + ": " + name + " must be an int >= " + std::to_string(minimum) +
+                  " or a pair of them, got " + std::string(py::repr(o)));
 }
 
 // ------------------------------------------------------------------ threading

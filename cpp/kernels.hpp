@@ -34,6 +34,22 @@ struct GemmProblem {
     bool accumulate = false;  // C += result instead of C = result (bias/act then apply to the sum)
 };
 
+// A 2-D convolution: x (N, C, H, W), w (O, C/groups, kh, kw), y (N, O, OH, OW).
+struct ConvGeom {
+    long N, C, H, W;
+    long O, kh, kw;
+    long OH, OW;
+    long sh, sw, ph, pw, dh, dw, groups;
+    bool x_nhwc;  // x is channels-last dense (NHWC memory, NCHW shape); y and gradients are NCHW
+};
+
+// A 2-D pooling window sweep over NCHW planes (torch's geometry).
+struct PoolGeom {
+    long N, C, H, W, OH, OW;
+    long kh, kw, sh, sw, ph, pw, dh, dw;
+    bool count_include_pad;  // average pooling: padding counts in the divisor
+};
+
 // The thread pool as the kernels see it (module.cpp provides it): run(n, fn, arg)
 // calls fn(arg, i) for every i in [0, n) on up to `threads` threads, returns when
 // all are done, and throws std::bad_alloc if one of them threw.
@@ -61,6 +77,27 @@ struct KernelSet {
                           long n);
     // out[0:ncols] = sum over rows of x[r*ld + 0:ncols]
     void (*sum_rows)(const T* x, long rows, long ncols, long ld, T* out);
+    // Convolution (cross-correlation, torch's) and its gradients; outputs are NCHW / OIHW.
+    void (*conv2d)(const ConvGeom&, const T* x, const T* w, const T* bias, T* y, const Parallel&);
+    void (*conv2d_input_grad)(const ConvGeom&, const T* grad, const T* w, T* dx, const Parallel&);
+    void (*conv2d_weight_grad)(const ConvGeom&, const T* grad, const T* x, T* dw, const Parallel&);
+    // Batch norm over the channels of x (N, C, S): normalise with given stats, the stats, the backward pass.
+    void (*batch_norm)(const T* x, long N, long C, long S, const T* mean, const T* var, const T* w, const T* b,
+                       double eps, T* y, const Parallel&);
+    void (*batch_norm_stats)(const T* x, long N, long C, long S, T* mean, T* var, const Parallel&);
+    void (*batch_norm_bw)(const T* g, const T* x, long N, long C, long S, const T* mean, const T* var, const T* w,
+                          double eps, T* gx, T* gw, T* gb, const Parallel&);
+    // out[o, j] = sum over m of x[o, m, j] (x viewed as outer x mid x inner), for j in [j0, j1), in double
+    void (*reduce_mid)(const T* x, long outer, long mid, long inner, long j0, long j1, double* out);
+    void (*reduce_mid_d)(const double* x, long outer, long mid, long inner, long j0, long j1, double* out);
+    // Pooling over NCHW planes and the backward passes (dx is written whole).
+    void (*max_pool2d)(const PoolGeom&, const T* x, T* y, const Parallel&);
+    void (*max_pool2d_bw)(const PoolGeom&, const T* grad, const T* x, T* dx, const Parallel&);
+    void (*avg_pool2d)(const PoolGeom&, const T* x, T* y, const Parallel&);
+    void (*avg_pool2d_bw)(const PoolGeom&, const T* grad, T* dx, const Parallel&);
+    void (*adaptive_avg_pool2d)(long planes, long H, long W, long OH, long OW, const T* x, T* y, const Parallel&);
+    void (*adaptive_avg_pool2d_bw)(long planes, long H, long W, long OH, long OW, const T* grad, T* dx,
+                                   const Parallel&);
     int mr, nr;  // micro-tile of the packed GEMM
 };
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <sys/mman.h>
 #include <utility>
 
@@ -25,6 +26,9 @@ namespace HALKIT_ISA_NS {
 #include "simd.hpp"
 #include "eltwise_impl.hpp"
 #include "gemm_impl.hpp"
+#include "conv_impl.hpp"
+#include "norm_impl.hpp"
+#include "pool_impl.hpp"
 
 double fma_loop_f32(long iters) {
     using V = Vec<float>::V;
@@ -61,6 +65,20 @@ template <class T> constexpr KernelSet<T> make_set() {
     s.layer_norm = &k_layer_norm<T>;
     s.layer_norm_bw = &k_layer_norm_bw<T>;
     s.sum_rows = &k_sum_rows<T>;
+    s.conv2d = &k_conv2d<T>;
+    s.conv2d_input_grad = &k_conv2d_input_grad<T>;
+    s.conv2d_weight_grad = &k_conv2d_weight_grad<T>;
+    s.batch_norm = &k_batch_norm<T>;
+    s.batch_norm_stats = &k_batch_norm_stats<T>;
+    s.batch_norm_bw = &k_batch_norm_bw<T>;
+    s.reduce_mid = &k_reduce_mid<T, T>;
+    s.reduce_mid_d = &k_reduce_mid<T, double>;
+    s.max_pool2d = &k_max_pool2d<T>;
+    s.max_pool2d_bw = &k_max_pool2d_bw<T>;
+    s.avg_pool2d = &k_avg_pool2d<T>;
+    s.avg_pool2d_bw = &k_avg_pool2d_bw<T>;
+    s.adaptive_avg_pool2d = &k_adaptive_avg_pool2d<T>;
+    s.adaptive_avg_pool2d_bw = &k_adaptive_avg_pool2d_bw<T>;
     s.mr = Cfg<T>::MR;
     s.nr = Cfg<T>::NR;
     return s;

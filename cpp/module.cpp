@@ -229,6 +229,10 @@ PYBIND11_MODULE(_native, m) {
 
     bind::register_gemm(m);
     bind::register_eltwise(m);
+    bind::register_conv(m);
+    bind::register_norm(m);
+    bind::register_pool(m);
+    bind::register_layout(m);
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "threads of the kernels' pool, an int from 1 to 256; on error nothing changes");
     m.def("get_num_threads", &pool_threads);

@@ -7,11 +7,7 @@ memory, so no transfer — and listed by :func:`NativeDriver.reference_ops`.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import BackendUnavailableError
-from ..im2col import im2col
-from ..opset import conv_output_size
 from .numpy_reference import NumpyDriver
 
 try:
@@ -38,21 +34,14 @@ class NativeDriver(NumpyDriver):
 
     # --- convolution ------------------------------------------------------------------------------------
     def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-        """Per group: im2col (NumPy) + one native GEMM with the bias fused in."""
-        n, out_c = x.shape[0], w.shape[0]
-        out_h, out_w = (conv_output_size(s, k, st, p, d)
-                        for s, k, st, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
-        per_in, per_out = x.shape[1] // groups, out_c // groups
-        y = np.empty((n, out_c, out_h, out_w), x.dtype)
-        for g in range(groups):
-            # im2col's reshape may be a strided view: the GEMM takes dense operands only.
-            cols = np.ascontiguousarray(im2col(x[:, g * per_in:(g + 1) * per_in], w.shape[2:], stride, padding,
-                                               dilation))
-            weights = np.ascontiguousarray(w[g * per_out:(g + 1) * per_out].reshape(per_out, -1))
-            group_bias = None if bias is None else np.ascontiguousarray(bias[g * per_out:(g + 1) * per_out])
-            rows = _native.gemm(cols, weights, False, True, group_bias, 0)
-            y[:, g * per_out:(g + 1) * per_out] = rows.reshape(n, out_h, out_w, per_out).transpose(0, 3, 1, 2)
-        return y
+        return _native.conv2d(x, w, bias, stride, padding, dilation, groups)
+
+    def conv2d_input_grad(self, grad, w, input_shape=(), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+        return _native.conv2d_input_grad(grad, w, tuple(input_shape), stride, padding, dilation, groups)
+
+    def conv2d_weight_grad(self, grad, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                           groups=1):
+        return _native.conv2d_weight_grad(grad, x, kernel_size, stride, padding, dilation, groups)
 
     # --- element-wise -----------------------------------------------------------------------------------
     def relu(self, x):
@@ -127,6 +116,58 @@ class NativeDriver(NumpyDriver):
 
     def layer_norm_backward(self, grad, x, weight=None, eps=1e-5):
         return _native.layer_norm_backward(grad, x, weight, eps)
+
+    # --- reductions -------------------------------------------------------------------------------------
+    def sum(self, x, axes=None, keepdims=False):
+        return _native.sum(x, axes, keepdims)
+
+    def mean(self, x, axes=None, keepdims=False):
+        return _native.mean(x, axes, keepdims)
+
+    # --- normalisation over channels --------------------------------------------------------------------
+    def batch_norm(self, x, mean, var, weight=None, bias=None, eps=1e-5):
+        return _native.batch_norm(x, mean, var, weight, bias, eps)
+
+    def batch_norm_stats(self, x):
+        return _native.batch_norm_stats(x)
+
+    def batch_norm_backward(self, grad, x, mean, var, weight=None, eps=1e-5):
+        return _native.batch_norm_backward(grad, x, mean, var, weight, eps)
+
+    # --- pooling ----------------------------------------------------------------------------------------
+    def max_pool2d(self, x, kernel_size=1, stride=None, padding=0, dilation=1, ceil_mode=False):
+        return _native.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+    def max_pool2d_backward(self, grad, x, kernel_size=1, stride=None, padding=0, dilation=1, ceil_mode=False):
+        return _native.max_pool2d_backward(grad, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+    def avg_pool2d(self, x, kernel_size=1, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   dilation=1):
+        return _native.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation)
+
+    def avg_pool2d_backward(self, grad, x, kernel_size=1, stride=None, padding=0, ceil_mode=False,
+                            count_include_pad=True, dilation=1):
+        return _native.avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                           dilation)
+
+    def adaptive_avg_pool2d(self, x, output_size=(1, 1)):
+        return _native.adaptive_avg_pool2d(x, output_size)
+
+    def adaptive_avg_pool2d_backward(self, grad, x, output_size=(1, 1)):
+        return _native.adaptive_avg_pool2d_backward(grad, x, output_size)
+
+    # --- indexing and layout -----------------------------------------------------------------------------
+    def embedding(self, weight, indices):
+        return _native.embedding(weight, indices)
+
+    def embedding_backward(self, grad, indices, num_weights=0):
+        return _native.embedding_backward(grad, indices, num_weights)
+
+    def cat(self, xs, axis=0):
+        return _native.cat(xs, axis)
+
+    def copy_strided(self, x, shape=(), strides=(), offset=0):
+        return _native.copy_strided(x, shape, strides, offset)
 
     def set_num_threads(self, n):
         _native.set_num_threads(n)
