@@ -111,6 +111,10 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
     partition.copy_input_views(gm)
     pristine = _copy(gm)  # to split again when some candidates stay on the CPU
     order = [(n.name, placement.aten_name(n)) for n in gm.graph.nodes if n.op == "call_function"]
+    inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder" and n.name not in static_names
+              and isinstance(n.meta.get("val"), torch.Tensor)]
+    edges = [(a.name, n.name) for n in gm.graph.nodes if n.op == "call_function"
+             for a in n.all_input_nodes if a.op == "call_function" or a.name in inputs]
     candidates = partition.propose(gm, target, lambda node: placement.keeps(node, target, policy))
     claimed = {n.name for nodes in candidates for n in nodes}
     reasons = {n.name: (placement.hal_reason if n.name in claimed else placement.cpu_reason)(n, target, policy)
@@ -136,7 +140,7 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
         for node in candidate.nodes:
             placements[node.name] = placement.NodePlacement(node.name, placement.aten_name(node), name,
                                                             reasons[node.name])
-        reports.append(_partition_report(name, candidate, target, placed=True))
+        reports.append(_partition_report(name, candidate, target, placed=True, measured=policy.measures(target)))
     rejected = []
     for i, candidate in enumerate(c for c in built if c.why_not is not None):
         for node in candidate.nodes:
@@ -146,11 +150,12 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
     split.recompile()
     spans, total = timeline.schedule(split, parts, hal.host_spec())
     nodes = [placements.get(name) or placement.NodePlacement(name, op, "cpu", reasons[name]) for name, op in order]
-    report = GraphReport(kind, target.name, target.describe(), nodes, reports, rejected, fusions, spans, total, split)
+    report = GraphReport(kind, target.name, target.describe(), nodes, reports, rejected, fusions, spans, total, split,
+                         edges, inputs)
     return Runnable(split, host_driver_name()), report
 
 
-def _partition_report(name, candidate: _Candidate, target, placed: bool) -> PartitionReport:
+def _partition_report(name, candidate: _Candidate, target, placed: bool, measured: bool = False) -> PartitionReport:
     run = candidate.run
     kernels = tuple(_kernel_label(n) for n in candidate.graph.graph.nodes if lowering.kernel_name(n))
     return PartitionReport(
@@ -158,4 +163,4 @@ def _partition_report(name, candidate: _Candidate, target, placed: bool) -> Part
         aten_nodes=len(candidate.nodes), compute_ops=sum(map(partition.is_compute, candidate.nodes)),
         launches=len(run.kernels), kernel_s=run.kernel_s, transfer_s=run.transfer_s, bytes_in=run.bytes_in,
         bytes_out=run.bytes_out, resident_bytes=run.resident_bytes, cpu_s=run.cpu_s,
-        prologue_s=sum(c.device.seconds for c in run.prologue), reason=candidate.why_not)
+        prologue_s=sum(c.device.seconds for c in run.prologue), reason=candidate.why_not, measured=measured)

@@ -45,6 +45,7 @@ class PartitionReport:
     cpu_s: float  # the same work modelled on the host CPU
     prologue_s: float = 0.0  # kernels on parameters only, once per parameter version
     reason: str | None = None  # why it stays on the CPU (None when placed)
+    measured: bool = False  # its nodes were placed by timing them against torch (a target in host memory)
 
     @property
     def modelled_s(self) -> float:
@@ -71,7 +72,10 @@ class PartitionReport:
             if self.prologue_s else ""
         if not self.placed:
             return f"{self.name} ({work}) stays on the CPU: {self.reason}. {cost[0].upper()}{cost[1:]}{prologue}."
-        if not self.host_memory and self.bytes_moved == 0:
+        if self.measured:
+            verdict = (f"each of its nodes measured faster on {self.target} than in torch on this CPU (the times are in "
+                       f"the node table; the modelled figures price both sides alike)")
+        elif not self.host_memory and self.bytes_moved == 0:
             verdict = (f"its data already lives on {self.target} (nothing crosses the link), so the device runs it; "
                        f"the CPU figure would also need the link")
         elif self.host_memory and abs(self.modelled_s - self.cpu_s) <= 1e-3 * max(self.cpu_s, 1e-12):
@@ -95,6 +99,8 @@ class GraphReport:
     timeline: list[Span]
     modelled_s: float
     graph: object = field(repr=False, default=None)  # the partitioned GraphModule, for pictures
+    edges: list[tuple[str, str]] = field(repr=False, default_factory=list)  # (producer, consumer) call nodes
+    inputs: list[str] = field(repr=False, default_factory=list)  # the graph's inputs that are not parameters
 
     def on(self, where: str) -> list[NodePlacement]:
         """Placements on "cpu", on "hal" (any partition) or on one partition by name."""
