@@ -70,9 +70,8 @@ def make_backend(device: Target | str | None = None, policy: PlacementPolicy | N
                        inference_compiler=compiler("inference"))
 
     def backend(gm, example_inputs):
-        # layer norm and pooling into torch.ops.halkit where placement is by the model (on a device); where it is
-        # measured (host memory), aten's forms let torch keep a node it runs faster
-        rewrite(gm, halkit_ops=not policy.measures(_target_of(example_inputs, device)))
+        if not policy.measures(_target_of(example_inputs, device)):  # see rewrites.py: for placement on a device
+            rewrite(gm)
         return aot(gm, example_inputs)
 
     backend.report = report

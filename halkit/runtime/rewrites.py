@@ -15,6 +15,10 @@
   backward (``layer_norm_backward``, ``max_pool2d_backward``) needs only the
   input — aten's needs the saved mean/rstd or argmax positions, which no HAL
   op returns — so training keeps them on the device too.
+
+These rewrites serve placement by the cost model (a device). Where placement
+is measured (a driver in host memory), torch's own fused forms are what each
+HAL kernel is measured against, so the graph keeps them (backend.py).
 """
 from __future__ import annotations
 
@@ -105,9 +109,8 @@ def _max_pool(node) -> bool:
     return True
 
 
-def rewrite(gm: GraphModule, halkit_ops: bool = True) -> int:
-    """Rewrite a Dynamo graph's attention calls (and with ``halkit_ops``, its layer norm and max pooling) in place;
-    returns how many."""
+def rewrite(gm: GraphModule) -> int:
+    """Rewrite a Dynamo graph's attention, layer norm and max pooling calls in place; returns how many."""
     count = 0
     for node in gm.graph.nodes:
         if node.op != "call_function":
@@ -119,10 +122,10 @@ def rewrite(gm: GraphModule, halkit_ops: bool = True) -> int:
             if dropout != 0.0 or node.kwargs.get("enable_gqa", False):
                 continue  # keep the fused op: the math form here has no dropout
             node.target = attention_math
-        elif node.target is F.layer_norm and halkit_ops:
+        elif node.target is F.layer_norm:
             if not _layer_norm(node):
                 continue
-        elif node.target is F.max_pool2d and halkit_ops:
+        elif node.target is F.max_pool2d:
             if not _max_pool(node):
                 continue
         else:
