@@ -23,15 +23,18 @@ from halkit.hal import registry, to_device
 # id(parameter) -> (weak reference to it, {driver: (key, value)}). A plain dict keyed by identity: tensors
 # compare element-wise, and torch's WeakIdKeyDictionary costs microseconds per lookup on this hot path.
 _mirrors: dict[int, tuple] = {}
-_lock = threading.Lock()
+# Re-entrant: an allocation made while it is held can run the garbage collector, whose weakref callbacks
+# (_forget) take it again on the same thread; a plain Lock deadlocked there.
+_lock = threading.RLock()
 
 
-def host_or_device(param):
-    """``param`` as the calling thread's driver takes it: a NumPy view (host) or a resident DeviceArray."""
+def host_or_device(param, validate=None, name: str = "parameter"):
+    """``param`` as the calling thread's driver takes it: a NumPy view (host) or a resident DeviceArray.
+
+    ``validate(name, param)`` (e.g. a dtype and device check) runs whenever the parameter is converted
+    afresh; a mirror still current was validated when it was made (its key holds dtype, shape and pointer).
+    """
     driver = registry.active()
-    if not param.is_contiguous():  # a copy would go stale: convert this one afresh
-        view = param.detach().contiguous().numpy()
-        return view if driver.host_memory else to_device(view, driver)
     entry = _mirrors.get(id(param))
     per_driver = entry[1] if entry is not None and entry[0]() is param else None
     if driver.host_memory:
@@ -40,8 +43,14 @@ def host_or_device(param):
         key = (param.data_ptr(), param.shape, param.dtype, param._version)
     if per_driver is not None:
         cached = per_driver.get(driver)
-        if cached is not None and cached[0] == key:
+        # Contiguity is not in the key: a square parameter rebound to its transpose keeps pointer and shape.
+        if cached is not None and cached[0] == key and param.is_contiguous():
             return cached[1]
+    if validate is not None:
+        validate(name, param)
+    if not param.is_contiguous():  # a copy would go stale: convert this one afresh
+        view = param.detach().contiguous().numpy()
+        return view if driver.host_memory else to_device(view, driver)
     view = param.detach().contiguous().numpy()
     value = view if driver.host_memory else to_device(view, driver)
     with _lock:

@@ -4,6 +4,8 @@ The mock device's stats count every byte that crosses its link, so "the weights 
 "an optimizer step reached the device" are facts a test can read, not timings.
 """
 import gc
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -81,3 +83,20 @@ def test_mirrors_die_with_their_parameters(mock):
     gc.collect()
     assert len(params._mirrors) == before
     assert mock.stats()["memory_used"] < used  # the resident weights were freed on the device
+
+
+def test_a_mirror_dying_while_the_mirror_table_is_locked_does_not_deadlock():
+    # The collector can run inside the table's lock (any allocation there may trigger it) and free a parameter;
+    # its weakref callback then takes the lock again on the same thread. A fresh process: a deadlock here must
+    # fail this test, not hang the session.
+    code = (
+        "import torch\n"
+        "from halkit.torch import params\n"
+        "p = torch.nn.Parameter(torch.randn(4))\n"
+        "params.host_or_device(p)\n"
+        "with params._lock:\n"
+        "    del p  # the last reference: the weakref callback runs here, as it would inside a collection\n"
+        "assert not params._mirrors\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
