@@ -22,7 +22,7 @@ import torch
 from halkit.hal.checks import conv_padding
 
 from . import kernels, ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
-from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction
+from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction, apply
 
 _halkit_ops = torch.ops.halkit
 
@@ -54,14 +54,16 @@ def _float32(*tensors):
 
 def linear(x, weight, bias=None, activation=None):
     """activation(x @ weight.T + bias) through the HAL; activation is None, "relu" or "gelu"."""
-    cast_to = _autocast_dtype(x)
-    if cast_to is not None:
+    # The route checks of layer_norm and conv2d below, spelled out: every linear layer of a model runs this.
+    if torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
-            return linear(*_float32(x, weight, bias), activation).to(cast_to)
-    if _traced(x):
+            return linear(*_float32(x, weight, bias), activation).to(torch.get_autocast_dtype("cpu"))
+    if (type(x) is not torch.Tensor or not x.is_cpu or torch.compiler.is_compiling()
+            or torch._C._len_torch_dispatch_stack() > 0):
         return _halkit_ops.linear.default(x, weight, bias, activation)
-    if _wants_grad(x, weight, bias):
-        return LinearFunction.apply(x, weight, bias, activation)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                    or (bias is not None and bias.requires_grad)):
+        return apply(LinearFunction, x, weight, bias, activation)
     return kernels.linear(x, weight, bias, activation)
 
 
@@ -73,7 +75,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     if _traced(x):
         return _halkit_ops.layer_norm.default(x, weight, bias, eps)
     if _wants_grad(x, weight, bias):
-        return LayerNormFunction.apply(x, weight, bias, eps)
+        return apply(LayerNormFunction, x, weight, bias, eps)
     return kernels.layer_norm(x, weight, bias, eps)
 
 
@@ -92,7 +94,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     if _traced(x):
         return _halkit_ops.conv2d.default(x, weight, bias, stride, padding, dilation, groups, activation)
     if _wants_grad(x, weight, bias):
-        return Conv2dFunction.apply(x, weight, bias, stride, padding, dilation, groups, activation)
+        return apply(Conv2dFunction, x, weight, bias, stride, padding, dilation, groups, activation)
     return kernels.conv2d(x, weight, bias, stride, padding, dilation, groups, activation)
 
 

@@ -16,15 +16,19 @@ error instead of returning a wrong number.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
+from . import kernels
+
 
 def _needs_grad(ctx, *indices):
-    """ctx.needs_input_grad at ``indices``; traced contexts may report fewer inputs (trailing Nones dropped)."""
-    needs = ctx.needs_input_grad
-    return tuple(i < len(needs) and needs[i] for i in indices)
+    """ctx.needs_input_grad at ``indices`` (increasing); traced contexts may report fewer inputs (trailing Nones
+    dropped)."""
+    needs = ctx.needs_input_grad + (False,) * (indices[-1] + 1)
+    return [needs[i] for i in indices]
 
 
 # --- GEMMs ------------------------------------------------------------------------------------------------
@@ -32,9 +36,12 @@ def _needs_grad(ctx, *indices):
 def linear_setup_context(ctx, inputs, output):
     x, weight, bias, activation = inputs
     ctx.activation = activation
+    ctx.has_bias = bias is not None
     # relu's mask is recoverable from its output (y > 0 ⟺ pre-activation > 0, NaN stays NaN); gelu's is not,
-    # so gelu recomputes the pre-activation in backward instead of keeping a second tensor alive.
-    ctx.save_for_backward(x, weight, bias, output if activation == "relu" else None)
+    # so gelu recomputes the pre-activation in backward (the one case that needs the bias) instead of keeping
+    # a second tensor alive. Each saved tensor costs the eager path ~0.5 µs, so nothing else is kept.
+    ctx.save_for_backward(x, weight, bias if activation == "gelu" else None,
+                          output if activation == "relu" else None)
 
 
 def linear_backward(ops, ctx, grad):
@@ -44,14 +51,23 @@ def linear_backward(ops, ctx, grad):
     elif ctx.activation == "gelu":
         grad = ops.gelu_backward(grad, ops.linear(x, weight, bias, None))
     need_x, need_w, need_b = _needs_grad(ctx, 0, 1, 2)
-    # (..., out) → (rows, out) is a view for a contiguous grad; the GEMMs read weight and
-    # x through transpose flags, so no transposed copy is made.
+    # The eager kernels fuse the three HAL calls (one conversion per tensor); on the registered operators they
+    # are composed (what AOTAutograd traces, and what a second derivative differentiates).
+    grads = kernels.linear_grads if ops is kernels else functools.partial(linear_grads, ops)
+    grad_x, grad_w, grad_b = grads(grad, x, weight, need_x, need_w, need_b and ctx.has_bias)
+    return grad_x, grad_w, grad_b, None
+
+
+def linear_grads(ops, grad, x, weight, need_x=True, need_w=True, need_b=True):
+    """(grad_x, grad_w, grad_b) of ``x @ weight.T + b`` given the output gradient: two GEMMs and a row sum."""
+    # (..., out) → (rows, out) is a view for a contiguous grad; the GEMMs read weight and x through transpose
+    # flags, so no transposed copy is made.
     rows = math.prod(x.shape[:-1])
     grad_rows = grad.reshape(rows, weight.shape[0])
     grad_x = ops.matmul(grad_rows, weight, False, False).reshape(x.shape) if need_x else None
     grad_w = ops.matmul(grad_rows, x.reshape(rows, weight.shape[1]), True, False) if need_w else None
-    grad_b = ops.sum_rows(grad_rows) if need_b and bias is not None else None
-    return grad_x, grad_w, grad_b, None
+    grad_b = ops.sum_rows(grad_rows) if need_b else None
+    return grad_x, grad_w, grad_b
 
 
 def matmul_setup_context(ctx, inputs, output):

@@ -11,6 +11,8 @@ let one backward formula (:mod:`halkit.torch.gradients`) serve both routes.
 """
 from __future__ import annotations
 
+import math
+
 import halkit.hal as hal
 
 from .arrays import dense, indices, matrix, optional_dense, tensor
@@ -18,6 +20,31 @@ from .arrays import dense, indices, matrix, optional_dense, tensor
 
 def linear(x, weight, bias=None, activation=None):
     return tensor(hal.linear(dense("x", x), matrix("weight", weight), optional_dense("bias", bias), activation))
+
+
+def linear_grads(grad, x, weight, need_x=True, need_w=True, need_b=True):
+    """(grad_x, grad_w, grad_b) of ``x @ weight.T + b`` given the output gradient, each None unless asked for.
+
+    The same two GEMMs and row sum as :func:`halkit.torch.gradients.linear_grads` composes from ``matmul`` and
+    ``sum_rows``, with each tensor converted once instead of once per op: at batch 1 a conversion costs
+    about what a GEMM does, and this runs in every eager backward of every linear layer.
+    """
+    g = dense("grad", grad)
+    batched = g.ndim != 2  # (..., features) → (rows, features): views of C-contiguous arrays
+    if batched:
+        rows = math.prod(x.shape[:-1])  # not reshape(-1, ...): ambiguous when a size is 0
+        g = g.reshape(rows, weight.shape[0])
+    grad_x = grad_w = grad_b = None
+    if need_x:
+        grad_x = tensor(hal.matmul(g, matrix("weight", weight)))
+        if batched:
+            grad_x = grad_x.reshape(x.shape)
+    if need_w:
+        x_rows = dense("x", x).reshape(rows, weight.shape[1]) if batched else matrix("x", x)
+        grad_w = tensor(hal.matmul(g, x_rows, True, False))
+    if need_b:
+        grad_b = tensor(hal.sum_rows(g))
+    return grad_x, grad_w, grad_b
 
 
 def matmul(a, b, trans_a=False, trans_b=False):
