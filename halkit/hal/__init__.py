@@ -46,6 +46,7 @@ from .registry import (
     refresh,
     register_backend,
     set_num_threads,
+    unregister_backend,
     unavailable_backends,
     use,
 )
@@ -57,7 +58,7 @@ __all__ = [
     "Driver", "HostDriver", "Capabilities", "Link", "DeviceSpec", "SystolicArray", "Cost", "host_spec",
     "DeviceArray", "to_device", "to_host", "empty", "Stream", "Event", "current_stream", "synchronize",
     # drivers
-    "backends", "current_backend", "get_backend", "reference", "refresh", "register_backend",
+    "backends", "current_backend", "get_backend", "reference", "refresh", "register_backend", "unregister_backend",
     "unavailable_backends", "use", "get_num_threads", "set_num_threads", "check_num_threads", "usable_cores",
     "MAX_THREADS",
     # fallbacks

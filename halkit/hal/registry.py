@@ -30,6 +30,7 @@ _specs: dict[str, str] = {
     "native": "halkit.hal.builtin.native:NativeDriver",
 }
 _BUILTIN = tuple(_specs)  # the host drivers shipped with halkit
+_entry_points: dict[str, str] = {}  # name -> "module:Class" declared by installed packages
 _instances: dict[str, Driver] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded
 _lock = threading.RLock()
@@ -64,12 +65,30 @@ def register_backend(name: str, spec) -> None:
         old.close()
 
 
+def unregister_backend(name: str) -> None:
+    """Forget driver ``name`` (closing its instance): the undo of ``register_backend``. Built-in drivers and
+    entry points stay known; an unknown name is a no-op."""
+    global _default
+    with _lock:
+        instance = _instances.pop(name, None)
+        if name in _entry_points:
+            _specs[name] = _entry_points[name]
+        elif name not in _BUILTIN:
+            _specs.pop(name, None)
+        _failures.pop(name, None)
+        if _default is instance:
+            _default = None
+    if instance is not None:
+        instance.close()
+
+
 def _discover() -> None:
     global _discovered
     with _lock:
         if _discovered:
             return
         for ep in entry_points(group=ENTRY_POINT_GROUP):
+            _entry_points[ep.name] = ep.value
             _specs.setdefault(ep.name, ep.value)
         _discovered = True
 

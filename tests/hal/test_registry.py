@@ -145,3 +145,18 @@ def test_thread_count_does_not_change_results(on_backend, rng):
     finally:
         hal.set_num_threads(before)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-4)
+
+
+def test_unregister_backend_closes_and_forgets_and_entry_points_come_back():
+    class Closing(type(hal.get_backend("numpy"))):
+        name = "closing"
+        closed = False
+
+        def close(self):
+            type(self).closed = True
+
+    hal.register_backend("closing", Closing)
+    assert "closing" in hal.backends()
+    hal.unregister_backend("closing")
+    assert Closing.closed and "closing" not in hal.backends()
+    hal.unregister_backend("closing")  # unknown now: a no-op
