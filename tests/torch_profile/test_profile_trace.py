@@ -6,6 +6,7 @@ command of the window inside the window on the host's clock, move exactly the by
 and nest sanely: each command's issuing host op starts before it, and each Chrome lane holds nested slices.
 """
 import collections
+import gc
 import json
 
 import pytest
@@ -47,6 +48,13 @@ def device_step(model, optimizer, x, target):
     return loss.item()
 
 
+def _settle(driver):
+    """Collect garbage left by earlier tests first: a buffer they dropped is freed on the stream that last used
+    it, a command that would land in this test's window on a stream it never touched."""
+    gc.collect()
+    driver.synchronize()
+
+
 @pytest.fixture
 def device_profile(on_torch_device):
     """(profile of one training step on the torch device, the driver's stats of that step)."""
@@ -54,7 +62,7 @@ def device_profile(on_torch_device):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     x, target = torch.randn(16, 32), torch.randn(16, 8)
     device_step(model, optimizer, x, target)  # warm-up: optimizer state, kernels' first calls
-    on_torch_device.synchronize()
+    _settle(on_torch_device)
     on_torch_device.reset_stats()
     with halkit.torch.profile() as prof:
         device_step(model, optimizer, x, target)
@@ -76,7 +84,7 @@ def layer_profile(mock):
             optimizer.step()
             return loss.item()
     step()
-    mock.synchronize()
+    _settle(mock)
     mock.reset_stats()
     with halkit.torch.profile("mock") as prof:
         step()
