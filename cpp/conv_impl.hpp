@@ -42,56 +42,98 @@ HK_ALWAYS_INLINE XStrides x_strides(const ConvGeom& g) {
 static thread_local PackBuf tl_col;      // im2col / col2im block of this thread
 static thread_local PackBuf tl_partial;  // the weight gradient's per-thread partial sums
 
-// col[((c*kh + i)*kw + j), p - p0] for output pixels p in [p0, p1) of image n, group gi.
+// Short runs (an output row of a small image is 2-32 values) move in a few
+// fixed-size, possibly overlapping, copies.  No loops at all below 64 bytes: GCC
+// turns a short copy or zero loop into a memcpy / memset call, which cost more
+// than the copy itself (im2col ran at 0.6 ns per value).
+template <size_t B> HK_ALWAYS_INLINE void move_bytes(char* d, const char* s) { std::memcpy(d, s, B); }
+HK_ALWAYS_INLINE void move_small(char* d, const char* s, size_t n) {  // n < 64 bytes, a multiple of 4
+    if (n >= 32) {
+        move_bytes<32>(d, s);
+        move_bytes<32>(d + n - 32, s + n - 32);
+    } else if (n >= 16) {
+        move_bytes<16>(d, s);
+        move_bytes<16>(d + n - 16, s + n - 16);
+    } else if (n >= 8) {
+        move_bytes<8>(d, s);
+        move_bytes<8>(d + n - 8, s + n - 8);
+    } else if (n >= 4) {
+        move_bytes<4>(d, s);
+        move_bytes<4>(d + n - 4, s + n - 4);
+    }
+}
+template <class T> HK_ALWAYS_INLINE void copy_run(T* __restrict d, const T* __restrict s, long n) {
+    const size_t bytes = size_t(n) * sizeof(T);
+    if (bytes < 64) return move_small((char*)d, (const char*)s, bytes);
+    size_t i = 0;
+    for (; i + 64 <= bytes; i += 64) move_bytes<64>((char*)d + i, (const char*)s + i);
+    if (i < bytes) move_bytes<64>((char*)d + bytes - 64, (const char*)s + bytes - 64);
+}
+template <class T> HK_ALWAYS_INLINE void zero_run(T* d, long n) {
+    alignas(64) static const char zeros[64] = {};
+    const size_t bytes = size_t(n) * sizeof(T);
+    if (bytes < 64) return move_small((char*)d, zeros, bytes);
+    size_t i = 0;
+    for (; i + 64 <= bytes; i += 64) move_bytes<64>((char*)d + i, zeros);
+    if (i < bytes) move_bytes<64>((char*)d + bytes - 64, zeros);
+}
+// d[ow] = xr[2 ow] for ow in [0, n): even lanes of two vectors per output vector
+// while the reads stay inside the row (2 ow + 1 < avail), then one by one.
+template <class T> HK_ALWAYS_INLINE void gather_stride2(T* __restrict d, const T* __restrict xr, long n, long avail) {
+    constexpr int L = Vec<T>::L;
+    using I = typename Vec<T>::I;
+    constexpr I even = Shuf<T>::evens();
+    long ow = 0;
+    for (; ow + L <= n && 2 * (ow + L) <= avail; ow += L)
+        storeu(d + ow, __builtin_shuffle(loadu(xr + 2 * ow), loadu(xr + 2 * ow + L), even));
+    for (; ow < n; ++ow) d[ow] = xr[2 * ow];
+}
+
+// col[((c*kh + i)*kw + j) * ldcol + (oh - oh0) * OW + ow] for the output rows
+// [oh0, oh1) of image n, group gi: per (c, i, j) and output row, zeros where the
+// tap falls in the padding and a shifted copy of an input row (gathered when
+// strided or channels-last) in between.
 template <class T>
-void im2col(const ConvGeom& g, const T* x, long n, long gi, long p0, long p1, T* col) {
+void im2col(const ConvGeom& g, const T* __restrict x, long n, long gi, long oh0, long oh1, T* __restrict col,
+            long ldcol) {
     const XStrides s = x_strides(g);
-    const long Cg = g.C / g.groups, np = p1 - p0;
+    const long Cg = g.C / g.groups, OW = g.OW;
     for (long c = 0; c < Cg; ++c) {
         const T* xc = x + n * s.n + (gi * Cg + c) * s.c;
         for (long i = 0; i < g.kh; ++i) {
             for (long j = 0; j < g.kw; ++j) {
-                T* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+                T* __restrict dst = col + ((c * g.kh + i) * g.kw + j) * ldcol;
                 long lo, hi;
                 valid_cols(g, j, lo, hi);
                 const long woff = j * g.dw - g.pw;
-                for (long p = p0; p < p1;) {
-                    const long oh = p / g.OW, ow0 = p % g.OW;
-                    const long ow1 = hmin(g.OW, ow0 + (p1 - p));
-                    T* d = dst + (p - p0) - ow0;  // d[ow] is pixel (oh, ow)
+                for (long oh = oh0; oh < oh1; ++oh, dst += OW) {
                     const long ih = oh * g.sh - g.ph + i * g.dh;
-                    if (ih < 0 || ih >= g.H) {
-                        std::memset(d + ow0, 0, (ow1 - ow0) * sizeof(T));
-                    } else {
-                        const T* xr = xc + ih * s.h;
-                        const long a = hmax(ow0, lo), b = hmin(ow1, hi);
-                        if (a >= b) {
-                            std::memset(d + ow0, 0, (ow1 - ow0) * sizeof(T));
-                        } else {
-                            if (a > ow0) std::memset(d + ow0, 0, (a - ow0) * sizeof(T));
-                            if (g.sw == 1 && s.w == 1) {
-                                std::memcpy(d + a, xr + a + woff, (b - a) * sizeof(T));
-                            } else {
-                                for (long ow = a; ow < b; ++ow) d[ow] = xr[(ow * g.sw + woff) * s.w];
-                            }
-                            if (b < ow1) std::memset(d + b, 0, (ow1 - b) * sizeof(T));
-                        }
+                    if (ih < 0 || ih >= g.H || lo >= hi) {
+                        zero_run(dst, OW);
+                        continue;
                     }
-                    p += ow1 - ow0;
+                    const T* __restrict xr = xc + ih * s.h;
+                    zero_run(dst, lo);
+                    if (s.w == 1 && g.sw == 1) copy_run(dst + lo, xr + lo + woff, hi - lo);
+                    else if (s.w == 1 && g.sw == 2) gather_stride2(dst + lo, xr + 2 * lo + woff, hi - lo, g.W - 2 * lo - woff);
+                    else for (long ow = lo; ow < hi; ++ow) dst[ow] = xr[(ow * g.sw + woff) * s.w];
+                    zero_run(dst + hi, OW - hi);
                 }
             }
         }
     }
 }
 
-// dx (NCHW, image n, group gi) += col2im(col) for output pixels [0, P) (the whole image).
-template <class T> void col2im_add(const ConvGeom& g, const T* col, long n, long gi, T* dx) {
-    const long Cg = g.C / g.groups, P = g.OH * g.OW;
-    for (long c = 0; c < Cg; ++c) {
+// dx (NCHW, image n, group gi) += col2im(col) for the channels [c0, c1) of the group;
+// col holds the whole image's pixels, rows ldcol apart.
+template <class T>
+void col2im_add(const ConvGeom& g, const T* col, long ldcol, long n, long gi, long c0, long c1, T* dx) {
+    const long Cg = g.C / g.groups;
+    for (long c = c0; c < c1; ++c) {
         T* dc = dx + (n * g.C + gi * Cg + c) * g.H * g.W;
         for (long i = 0; i < g.kh; ++i) {
             for (long j = 0; j < g.kw; ++j) {
-                const T* src = col + ((c * g.kh + i) * g.kw + j) * P;
+                const T* src = col + ((c * g.kh + i) * g.kw + j) * ldcol;
                 long lo, hi;
                 valid_cols(g, j, lo, hi);
                 const long woff = j * g.dw - g.pw;
@@ -111,13 +153,50 @@ template <class T> void col2im_add(const ConvGeom& g, const T* col, long n, long
     }
 }
 
-// Pixels per im2col block: the block (K x PB) stays within ~1 MiB, whole multiples of the GEMM tile width.
-template <class T> HK_ALWAYS_INLINE long pixel_block(long K, long P) {
+// How the GEMM route cuts the batch into units of work: a unit is `imgs` whole
+// images (small images: their pixels side by side, so that one GEMM has enough
+// columns and the weights are read once for all of them) or `pix` pixels of one
+// image (large images).  Either way the unit's im2col block (K x columns) is
+// about 1 MiB.  whole: units of whole images only (col2im must not race).
+struct ConvUnits {
+    long imgs, pix, img_blocks, pix_blocks, groups;  // pix: a multiple of OW
+    long count() const { return img_blocks * pix_blocks * groups; }
+    // unit t -> images [n0, n1), pixels [p0, p1), group gi
+    void at(long t, long N, long P, long& n0, long& n1, long& p0, long& p1, long& gi) const {
+        gi = t % groups;
+        const long pb = (t / groups) % pix_blocks, ib = t / groups / pix_blocks;
+        n0 = ib * imgs, n1 = hmin(N, n0 + imgs), p0 = pb * pix, p1 = hmin(P, p0 + pix);
+    }
+};
+template <class T> ConvUnits conv_units(const ConvGeom& g, long K, bool whole) {
     constexpr long NR = Cfg<T>::NR;
-    long pb = (long(1) << 18) / hmax<long>(K, 1) / NR * NR;
-    pb = hmax<long>(pb, 4 * NR);
-    return hmin(pb, P);
+    const long P = g.OH * g.OW;
+    const long cols = hmax<long>(4 * NR, (long(1) << 18) / hmax<long>(K, 1) / NR * NR);
+    ConvUnits u{1, P, 1, 1, g.groups};
+    if (P >= cols && !whole) {
+        u.pix = hmax(g.OW, cols / g.OW * g.OW);  // whole output rows
+    } else {
+        const long per = hmax<long>(1, cols / hmax<long>(P, 1));
+        const long blocks = hmax<long>(1, (g.N + per - 1) / per);
+        u.imgs = hmax<long>(1, (g.N + blocks - 1) / blocks);  // balanced blocks
+    }
+    u.img_blocks = (g.N + u.imgs - 1) / u.imgs;
+    u.pix_blocks = (P + u.pix - 1) / hmax<long>(u.pix, 1);
+    return u;
 }
+
+// Row stride of a scratch matrix of n columns: a multiple of 1 KiB would put the
+// rows a GEMM micro-kernel walks down into the same few cache sets.
+HK_ALWAYS_INLINE long scratch_ld(long n) {
+    long ld = (n + 15) / 16 * 16;
+    return ld % 256 == 0 ? ld + 16 : ld;
+}
+// Whether an operand can be read in place with row stride ld (else it is copied
+// into a scratch matrix first, for the reason above).
+HK_ALWAYS_INLINE bool alias_free(long ld) { return ld % 256 != 0; }
+
+static thread_local PackBuf tl_ctmp;   // a unit's GEMM result or gathered gradient (images side by side)
+static thread_local PackBuf tl_wpack;  // the weights packed for the whole call (the calling thread's)
 
 HK_ALWAYS_INLINE bool conv_is_pointwise(const ConvGeom& g) {
     return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && !g.x_nhwc;
@@ -128,6 +207,40 @@ HK_ALWAYS_INLINE bool conv_is_pointwise(const ConvGeom& g) {
 HK_ALWAYS_INLINE bool tasks_in_parallel(const Parallel& par, long tasks, double macs) {
     return par.threads > 1 && tasks >= 2L * par.threads && macs >= kSplitMacs;
 }
+
+// The weights as the A operand of every unit's GEMM: W_g (Og x K) for the
+// forward pass, W_g^T (K x Og) for the input gradient.  Packed once per call
+// (for every group, in parallel) when enough pixels share them; read in place
+// when few do (deep layers: packing would copy more than the GEMM computes).
+template <class T> struct WeightsA {
+    const T* w;
+    long Og, K, groups, M, Mpad, kdim;
+    bool at;
+    T* packed = nullptr;
+    WeightsA(const T* w_, long Og_, long K_, long groups_, double pixels, bool at_, const Parallel& par)
+        : w(w_), Og(Og_), K(K_), groups(groups_), M(at_ ? K_ : Og_), Mpad(round_up<T>(M, Cfg<T>::MR)),
+          kdim(at_ ? Og_ : K_), at(at_) {
+        if (pixels < 256 || M == 0 || kdim == 0) return;
+        packed = (T*)tl_wpack.get(sizeof(T) * groups * Mpad * kdim);
+        auto pack = [&](long gi) {
+            const T* wg = w + gi * Og * K;
+            T* dst = packed + gi * Mpad * kdim;
+            if (!at) {
+                pack_a_blocks(wg, M, kdim, dst);
+                return;
+            }
+            // W_g^T: A = a stored transposed (K x Og row-major is W_g itself read column-wise)
+            GemmProblem<T> p{wg, nullptr, nullptr, nullptr, M, 0, kdim, K, 0, 0, true, false, ACT_NONE};
+            const long KC = kblock<T>(kdim);
+            for (long pc = 0; pc < kdim; pc += KC) pack_A(dst + pc * Mpad, p, 0, M, pc, hmin(KC, kdim - pc));
+        };
+        if (par.threads > 1 && groups > 1 && double(groups) * M * kdim >= double(1L << 18)) par_for(par, groups, pack);
+        else for (long gi = 0; gi < groups; ++gi) pack(gi);
+    }
+    InplaceA<T> operator()(long gi) const {
+        return InplaceA<T>{w + gi * Og * K, K, at, packed ? packed + gi * Mpad * kdim : nullptr, M};
+    }
+};
 
 // ------------------------------------------------------------------ forward
 template <class T>
@@ -175,32 +288,68 @@ void k_conv2d(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, co
         return;
     }
     const bool pointwise = conv_is_pointwise(g);
-    const long PB = pointwise ? P : pixel_block<T>(K, P);
-    const long nblk = (P + PB - 1) / PB;
-    const long tasks = g.N * g.groups * nblk;
-    const bool across = tasks_in_parallel(par, tasks, macs);
-    const Parallel inner = across ? Parallel{1, nullptr} : par;
-    auto task = [&](long t) {
-        const long blk = t % nblk, gi = (t / nblk) % g.groups, n = t / nblk / g.groups;
-        const long p0 = blk * PB, p1 = hmin(P, p0 + PB);
-        const T* B;
-        long ldb;
-        if (pointwise) {
-            B = x + (n * g.C + gi * Cg) * P;
+    const ConvUnits u = conv_units<T>(g, K, false);
+    const long units = u.count();
+    const WeightsA<T> weights(w, Og, K, g.groups, double(g.N) * P, false, par);
+    // One unit: B = im2col (or x itself), C = y (one image) or a block scattered into y.
+    auto prepare = [&](long t, const T*& B, long& ldb, T*& Cp, long& ldc) {
+        long n0, n1, p0, p1, gi;
+        u.at(t, g.N, P, n0, n1, p0, p1, gi);
+        const long np = p1 - p0, nq = (n1 - n0) * np;
+        if (pointwise && n1 - n0 == 1 && alias_free(P)) {
+            B = x + (n0 * g.C + gi * Cg) * P + p0;
             ldb = P;
         } else {
-            T* col = (T*)tl_col.get(K * (p1 - p0) * sizeof(T));
-            im2col(g, x, n, gi, p0, p1, col);
+            ldb = scratch_ld(nq);
+            T* col = (T*)tl_col.get(K * ldb * sizeof(T));
+            for (long n = n0; n < n1; ++n) im2col(g, x, n, gi, p0 / g.OW, p1 / g.OW, col + (n - n0) * np, ldb);
             B = col;
-            ldb = p1 - p0;
         }
-        GemmProblem<T> q{w + gi * Og * K, B, y + (n * g.O + gi * Og) * P + p0, bias ? bias + gi * Og : nullptr,
-                         Og, p1 - p0, K, K, ldb, P, false, false, ACT_NONE};
-        q.bias_rows = true;
-        k_gemm(q, inner);
+        if (n1 - n0 == 1 && alias_free(P)) {
+            Cp = y + (n0 * g.O + gi * Og) * P + p0;
+            ldc = P;
+        } else {
+            ldc = scratch_ld(nq);
+            Cp = (T*)tl_ctmp.get(Og * ldc * sizeof(T));
+        }
     };
-    if (across) par_for(par, tasks, task);
-    else for (long t = 0; t < tasks; ++t) task(t);
+    auto run = [&](long t, const T* B, long ldb, T* Cp, long ldc, long m0, long m1) {
+        long n0, n1, p0, p1, gi;
+        u.at(t, g.N, P, n0, n1, p0, p1, gi);
+        const long np = p1 - p0, nq = (n1 - n0) * np;
+        gemm_inplace(weights(gi), B, ldb, K, nq, Cp, ldc, m0, m1, bias ? bias + gi * Og : nullptr, false);
+        if (Cp != y + (n0 * g.O + gi * Og) * P + p0)  // the scratch result (images side by side) -> NCHW
+            for (long o = m0; o < m1; ++o)
+                for (long n = n0; n < n1; ++n)
+                    std::memcpy(y + (n * g.O + gi * Og + o) * P + p0, Cp + o * ldc + (n - n0) * np, np * sizeof(T));
+    };
+    if (tasks_in_parallel(par, units, macs) || par.threads <= 1 || macs < kSplitMacs) {
+        auto task = [&](long t) {
+            const T* B;
+            T* Cp;
+            long ldb, ldc;
+            prepare(t, B, ldb, Cp, ldc);
+            run(t, B, ldb, Cp, ldc, 0, Og);
+        };
+        if (par.threads > 1 && macs >= kSplitMacs && units > 1) par_for(par, units, task);
+        else for (long t = 0; t < units; ++t) task(t);
+        return;
+    }
+    // Few units (deep layers: few pixels, many channels): one unit at a time, its
+    // output channels split over the threads, all reading the caller's im2col block.
+    for (long t = 0; t < units; ++t) {
+        const T* B;
+        T* Cp;
+        long ldb, ldc;
+        prepare(t, B, ldb, Cp, ldc);
+        const long parts = hmin<long>(4L * par.threads, (Og + Cfg<T>::MR - 1) / Cfg<T>::MR);
+        auto rows = [&](long r) {
+            long m0, m1;
+            split_range(Og, r, parts, Cfg<T>::MR, m0, m1);
+            if (m1 > m0) run(t, B, ldb, Cp, ldc, m0, m1);
+        };
+        par_for(par, parts, rows);
+    }
 }
 
 // ------------------------------------------------------------------ input gradient
@@ -246,20 +395,80 @@ template <class T> void k_conv2d_input_grad(const ConvGeom& g, const T* dy, cons
         return;
     }
     const bool pointwise = conv_is_pointwise(g);
-    const long tasks = g.N * g.groups;  // col2im of one image overlaps between pixel blocks: whole images
-    const bool across = tasks_in_parallel(par, tasks, macs);
-    const Parallel inner = across ? Parallel{1, nullptr} : par;
-    auto task = [&](long t) {
-        const long gi = t % g.groups, n = t / g.groups;
-        T* target = pointwise ? dx + (n * g.C + gi * Cg) * P : (T*)tl_col.get(K * P * sizeof(T));
-        // dcol (K x P) = W_g^T (K x Og) . dY_g (Og x P)
-        GemmProblem<T> q{w + gi * Og * K, dy + (n * g.O + gi * Og) * P, target, nullptr, K, P, Og, K, P, P,
-                         true, false, ACT_NONE};
-        k_gemm(q, inner);
-        if (!pointwise) col2im_add(g, target, n, gi, dx);
+    const ConvUnits u = conv_units<T>(g, K, true);  // whole images: col2im of one image must not be split
+    const long units = u.count();
+    const WeightsA<T> weights(w, Og, K, g.groups, double(g.N) * P, true, par);
+    // One unit: B = dY (one image in place, or its images gathered side by side),
+    // C = dcol (K x columns; for a pointwise conv of one image, dx itself).
+    auto prepare = [&](long t, const T*& B, long& ldb, T*& Cp, long& ldc) {
+        long n0, n1, p0, p1, gi;
+        u.at(t, g.N, P, n0, n1, p0, p1, gi);
+        const long nq = (n1 - n0) * P;
+        if (n1 - n0 == 1 && alias_free(P)) {
+            B = dy + (n0 * g.O + gi * Og) * P;
+            ldb = P;
+        } else {
+            ldb = scratch_ld(nq);
+            T* bt = (T*)tl_ctmp.get(Og * ldb * sizeof(T));
+            for (long o = 0; o < Og; ++o)
+                for (long n = n0; n < n1; ++n)
+                    std::memcpy(bt + o * ldb + (n - n0) * P, dy + (n * g.O + gi * Og + o) * P, P * sizeof(T));
+            B = bt;
+        }
+        if (pointwise && n1 - n0 == 1 && alias_free(P)) {
+            Cp = dx + (n0 * g.C + gi * Cg) * P;
+            ldc = P;
+        } else {
+            ldc = scratch_ld(nq);
+            Cp = (T*)tl_col.get(K * ldc * sizeof(T));
+        }
     };
-    if (across) par_for(par, tasks, task);
-    else for (long t = 0; t < tasks; ++t) task(t);
+    // rows [m0, m1) of dcol = W_g^T (K x Og) . B, then (unless dcol is dx) col2im for channels [c0, c1)
+    auto gemm_rows = [&](long t, const T* B, long ldb, T* Cp, long ldc, long m0, long m1) {
+        long n0, n1, p0, p1, gi;
+        u.at(t, g.N, P, n0, n1, p0, p1, gi);
+        gemm_inplace(weights(gi), B, ldb, Og, (n1 - n0) * P, Cp, ldc, m0, m1, (const T*)nullptr, false);
+    };
+    auto scatter = [&](long t, const T* Cp, long ldc, long c0, long c1) {
+        long n0, n1, p0, p1, gi;
+        u.at(t, g.N, P, n0, n1, p0, p1, gi);
+        if (Cp == dx + (n0 * g.C + gi * Cg) * P) return;  // the GEMM wrote dx itself
+        for (long n = n0; n < n1; ++n) col2im_add(g, Cp + (n - n0) * P, ldc, n, gi, c0, c1, dx);
+    };
+    if (tasks_in_parallel(par, units, macs) || par.threads <= 1 || macs < kSplitMacs) {
+        auto task = [&](long t) {
+            const T* B;
+            T* Cp;
+            long ldb, ldc;
+            prepare(t, B, ldb, Cp, ldc);
+            gemm_rows(t, B, ldb, Cp, ldc, 0, K);
+            scatter(t, Cp, ldc, 0, Cg);
+        };
+        if (par.threads > 1 && macs >= kSplitMacs && units > 1) par_for(par, units, task);
+        else for (long t = 0; t < units; ++t) task(t);
+        return;
+    }
+    // Few units: one at a time, dcol's rows split over the threads, then col2im by channels.
+    for (long t = 0; t < units; ++t) {
+        const T* B;
+        T* Cp;
+        long ldb, ldc;
+        prepare(t, B, ldb, Cp, ldc);
+        const long parts = hmin<long>(4L * par.threads, (K + Cfg<T>::MR - 1) / Cfg<T>::MR);
+        auto rows = [&](long r) {
+            long m0, m1;
+            split_range(K, r, parts, Cfg<T>::MR, m0, m1);
+            if (m1 > m0) gemm_rows(t, B, ldb, Cp, ldc, m0, m1);
+        };
+        par_for(par, parts, rows);
+        const long cparts = hmin<long>(4L * par.threads, Cg);
+        auto chans = [&](long r) {
+            long c0, c1;
+            split_range(Cg, r, cparts, 1, c0, c1);
+            if (c1 > c0) scatter(t, Cp, ldc, c0, c1);
+        };
+        par_for(par, cparts, chans);
+    }
 }
 
 // ------------------------------------------------------------------ weight gradient
@@ -311,46 +520,53 @@ template <class T> void k_conv2d_weight_grad(const ConvGeom& g, const T* dy, con
     std::memset(dw, 0, sizeof(T) * wsize);
     if (g.N == 0 || P == 0) return;
     const bool pointwise = conv_is_pointwise(g);
-    const long PB = pointwise ? P : pixel_block<T>(K, P);
-    const long nblk = (P + PB - 1) / PB;
-    // Images split over the threads, each summing into its own copy of dw; the
-    // copies are added at the end.  With too few images the GEMMs run threaded.
-    const long parts = par.threads > 1 && macs >= kSplitMacs ? hmin<long>(g.N, par.threads) : 1;
-    const bool across = parts >= 2 && g.N >= 2L * par.threads;
-    const long nparts = across ? parts : 1;
+    const ConvUnits u = conv_units<T>(g, K, false);
+    const long units = u.count();
+    // Units split over the threads, each summing into its own copy of dw; the
+    // copies are added at the end.  With too few units the GEMMs run threaded.
+    const bool across = tasks_in_parallel(par, units, macs);
+    const long nparts = across ? hmin<long>(units, par.threads) : 1;
     const Parallel inner = across ? Parallel{1, nullptr} : par;
     T* partial = nullptr;
     if (nparts > 1) partial = (T*)tl_partial.get(sizeof(T) * wsize * (nparts - 1));
-    auto part = [&](long t) {
-        T* target = t == 0 ? dw : partial + (t - 1) * wsize;
-        if (t > 0) std::memset(target, 0, sizeof(T) * wsize);
-        long n0, n1;
-        split_range(g.N, t, nparts, 1, n0, n1);
-        for (long n = n0; n < n1; ++n) {
-            for (long gi = 0; gi < g.groups; ++gi) {
-                for (long blk = 0; blk < nblk; ++blk) {
-                    const long p0 = blk * PB, p1 = hmin(P, p0 + PB);
-                    const T* B;
-                    long ldb;
-                    if (pointwise) {
-                        B = x + (n * g.C + gi * Cg) * P;
-                        ldb = P;
-                    } else {
-                        T* col = (T*)tl_col.get(K * (p1 - p0) * sizeof(T));
-                        im2col(g, x, n, gi, p0, p1, col);
-                        B = col;
-                        ldb = p1 - p0;
-                    }
-                    // dW_g (Og x K) += dY_g[:, p0:p1] (Og x pb) . col^T (pb x K)
-                    GemmProblem<T> q{dy + (n * g.O + gi * Og) * P + p0, B, target + gi * Og * K, nullptr, Og, K,
-                                     p1 - p0, P, ldb, K, false, true, ACT_NONE};
-                    q.accumulate = true;
-                    k_gemm(q, inner);
-                }
+    auto part = [&](long r) {
+        T* target = r == 0 ? dw : partial + (r - 1) * wsize;
+        if (r > 0) std::memset(target, 0, sizeof(T) * wsize);
+        long t0, t1;
+        split_range(units, r, nparts, 1, t0, t1);
+        for (long t = t0; t < t1; ++t) {
+            long n0, n1, p0, p1, gi;
+            u.at(t, g.N, P, n0, n1, p0, p1, gi);
+            const long np = p1 - p0, nq = (n1 - n0) * np;
+            const T *A, *B;
+            long lda, ldb;
+            if (n1 - n0 == 1) {
+                A = dy + (n0 * g.O + gi * Og) * P + p0;
+                lda = P;
+            } else {  // the unit's images side by side
+                lda = scratch_ld(nq);
+                T* at = (T*)tl_ctmp.get(Og * lda * sizeof(T));
+                for (long o = 0; o < Og; ++o)
+                    for (long n = n0; n < n1; ++n)
+                        std::memcpy(at + o * lda + (n - n0) * np, dy + (n * g.O + gi * Og + o) * P + p0, np * sizeof(T));
+                A = at;
             }
+            if (pointwise && n1 - n0 == 1) {
+                B = x + (n0 * g.C + gi * Cg) * P + p0;
+                ldb = P;
+            } else {
+                ldb = scratch_ld(nq);
+                T* col = (T*)tl_col.get(K * ldb * sizeof(T));
+                for (long n = n0; n < n1; ++n) im2col(g, x, n, gi, p0 / g.OW, p1 / g.OW, col + (n - n0) * np, ldb);
+                B = col;
+            }
+            // dW_g (Og x K) += dY (Og x columns) . col^T (columns x K)
+            GemmProblem<T> q{A, B, target + gi * Og * K, nullptr, Og, K, nq, lda, ldb, K, false, true, ACT_NONE};
+            q.accumulate = true;
+            k_gemm(q, inner);
         }
     };
     if (nparts > 1) par_for(par, nparts, part);
     else part(0);
-    for (long t = 1; t < nparts; ++t) k_binary<T>(BIN_ADD, dw, partial + (t - 1) * wsize, dw, wsize);
+    for (long r = 1; r < nparts; ++r) k_binary<T>(BIN_ADD, dw, partial + (r - 1) * wsize, dw, wsize);
 }

@@ -78,7 +78,8 @@ __attribute__((noinline)) void edge_store(const T* tile, int rows, T* C, long ld
 }
 
 // One ROWS x (NV vectors) tile of C; only `n` <= NR columns valid.
-// A: packed, MRP values per k; or, with MRP == 0, read in place: row i at A + i * lda.
+// A: packed, MRP values per k; or read in place: with MRP == 0 row i at A + i * lda
+// (row-major), with MRP == -1 column i at A + i, k-stride lda (op(A) = a stored transposed).
 // B: NR contiguous values per k, k-stride ldbk.
 // KS independent accumulator sets hide the FMA latency when the tile is small.
 // BM == B_COPY also writes each B row slice to bcopy (k-stride NR).
@@ -108,22 +109,24 @@ __attribute__((noinline)) void ukernel(long kc, const T* __restrict A, long lda,
             if (BM == B_INPLACE || BM == B_COPY)                                            \
                 __builtin_prefetch(bp + PF2 * ldbk + l * LINE, 0, 2);                       \
         }                                                                                   \
-        if (MRP) __builtin_prefetch(A + ((kk) + PFA) * MRP, 0, 3);                          \
+        if (MRP > 0) __builtin_prefetch(A + ((kk) + PFA) * MRP, 0, 3);                      \
+        if (MRP < 0) __builtin_prefetch(A + ((kk) + PFA) * lda, 0, 3);                      \
         V b[NV];                                                                            \
         _Pragma("GCC unroll 64") for (int v = 0; v < NV; ++v) {                             \
             b[v] = loadu(bp + v * L);                                                       \
             if (BM == B_COPY) storeu(bcopy + (kk) * NR + v * L, b[v]);                      \
         }                                                                                   \
-        const T* ap = A + (kk) * (MRP ? MRP : 1);                                           \
+        const T* ap = A + (kk) * (MRP > 0 ? MRP : MRP < 0 ? lda : 1);                       \
         _Pragma("GCC unroll 64") for (int i = 0; i < ROWS; ++i) {                           \
-            V a = splat<T>(MRP ? ap[i] : arow(i, kk));                                      \
+            V a = splat<T>(MRP != 0 ? ap[i] : arow(i, kk));                                 \
             _Pragma("GCC unroll 64") for (int v = 0; v < NV; ++v) acc[s][i][v] += a * b[v]; \
         }                                                                                   \
     } while (0)
 
     // In-place A (MRP == 0): rows 4q..4q+3 are read as base_q + {0, 1, 2, 3} * lda,
     // three base pointers and two strides in registers, x86 scaled addressing.
-    const char* const abase[3] = {(const char*)A, (const char*)(A + 4 * lda), (const char*)(A + 8 * lda)};
+    const char* const abase[3] = {(const char*)A, MRP == 0 ? (const char*)(A + 4 * lda) : nullptr,
+                                  MRP == 0 ? (const char*)(A + 8 * lda) : nullptr};
     const long lb = lda * long(sizeof(T)), l3 = 3 * lb;
     auto arow = [&](int i, long kk) __attribute__((always_inline)) {
         const char* r = abase[i / 4] + kk * long(sizeof(T));
@@ -217,16 +220,17 @@ template <class T> HK_ALWAYS_INLINE UK<T> kernel_for(int rows, int cols = Cfg<T>
 template <class T, int BM> HK_ALWAYS_INLINE UK<T> inplace_kernel_for(int rows) {
     return pick<T, Cfg<T>::NV, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
 }
-// Small problems: A read in place (MRP = 0), B in place (B_NEAR) or packed (edge panels).
-template <class T, int NV, int BM, int... R>
-constexpr UK<T> pick_direct(int rows, std::integer_sequence<int, R...>) {
-    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, 0, NV, ks_for<R + 1, NV>(), BM>...};
+// A read in place: row-major (MRP = 0) or transposed (MRP = -1); B in place (B_NEAR:
+// already in cache, rows ldbk apart) or a packed edge panel (B_PACKED).
+template <class T, int MRPV, int NV, int BM, int... R>
+constexpr UK<T> pick_inplace_a(int rows, std::integer_sequence<int, R...>) {
+    constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, MRPV, NV, ks_for<R + 1, NV>(), BM>...};
     return tab[rows];
 }
-template <class T, int BM> HK_ALWAYS_INLINE UK<T> direct_kernel_for(int rows, int cols = Cfg<T>::NR) {
+template <class T, int BM, int MRPV = 0> HK_ALWAYS_INLINE UK<T> direct_kernel_for(int rows, int cols = Cfg<T>::NR) {
     if (Cfg<T>::NV > 1 && cols <= Cfg<T>::L)
-        return pick_direct<T, 1, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
-    return pick_direct<T, Cfg<T>::NV, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+        return pick_inplace_a<T, MRPV, 1, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
+    return pick_inplace_a<T, MRPV, Cfg<T>::NV, BM>(rows, std::make_integer_sequence<int, Cfg<T>::MR>{});
 }
 
 // Kernels for the skinny paths: A packed with stride ROWS (no MR padding).
@@ -609,6 +613,75 @@ template <class T> void direct_chunk(const GemmProblem<T>& p, long n0, long n1) 
             const UK<T> uk = nr < NR ? direct_kernel_for<T, B_PACKED>(mr, nr) : direct_kernel_for<T, B_NEAR>(mr);
             uk(K, p.a + ir * p.lda, p.lda, Bj, ldbk, p.c + ir * p.ldc + jr, p.ldc, nr, kflags(p, 0, K),
                tile_bias(p, ir, jr), p.act, nullptr);
+        }
+    }
+}
+
+// A (M x K, row-major, lda = K) packed once into MR-row panels for every K block
+// of gemm_inplace: block pc's panel for rows ir is at dst + pc * round_up(M, MR) + ir * kc.
+// K blocks of equal size (K = 576 -> 288 + 288, not 512 + 64: a 64-deep block
+// pays the tile's load/store for little work)
+template <class T> HK_ALWAYS_INLINE long kblock(long K) {
+    const long n = (K + Cfg<T>::KC - 1) / Cfg<T>::KC;
+    return n ? (K + n - 1) / n : 1;
+}
+template <class T> void pack_a_blocks(const T* A, long M, long K, T* dst) {
+    const long KC = kblock<T>(K), Mpad = round_up<T>(M, Cfg<T>::MR);
+    GemmProblem<T> p{A, nullptr, nullptr, nullptr, M, 0, K, K, 0, 0, false, false, ACT_NONE};
+    for (long pc = 0; pc < K; pc += KC) pack_A(dst + pc * Mpad, p, 0, M, pc, hmin(KC, K - pc));
+}
+
+// Rows [m0, m1) of C (M x nq, row stride ldc) = op(A) . B, serial: B in place (K x
+// nq, rows ldb apart, in cache; only an edge panel narrower than NR is copied,
+// zero padded); A either prepacked by pack_a_blocks (Ap; row-major A) or read in
+// place (row-major with stride lda, or transposed when at: element (i, k) at
+// A[k * lda + i]).  bias (per row) on the last K block; acc adds to C.  These are a
+// convolution's GEMMs: the weights packed once for a whole batch (or read in
+// place when few pixels share them), the im2col'ed input as it was built.
+template <class T> struct InplaceA {
+    const T* a;       // row-major M x K (lda), or K x M when at
+    long lda;
+    bool at;
+    const T* packed;  // pack_a_blocks(a, M, K) or nullptr
+    long M;
+};
+template <class T>
+void gemm_inplace(const InplaceA<T>& A, const T* B, long ldb, long K, long nq, T* C, long ldc, long m0, long m1,
+                  const T* rbias, bool acc) {
+    constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NR;
+    const long KC = kblock<T>(K), Mpad = round_up<T>(A.M, MR), lda = A.lda;
+    const T* Ap = A.packed;
+    const bool at = A.at;
+    const long nfull = nq / NR * NR;
+    const int nedge = int(nq - nfull);
+    T* Be = nedge ? (T*)tl_bufB.get(hmin(K, KC) * NR * sizeof(T)) : nullptr;
+    if (K == 0) {  // no terms: C = bias (+ C)
+        for (long i = m0; i < m1; ++i)
+            for (long j = 0; j < nq; ++j) C[i * ldc + j] = (acc ? C[i * ldc + j] : T(0)) + (rbias ? rbias[i] : T(0));
+        return;
+    }
+    for (long pc = 0; pc < K; pc += KC) {
+        const long kc = hmin(KC, K - pc);
+        const int flags = (pc > 0 || acc ? F_ACC : 0) | (pc + kc == K ? F_LAST : 0) | F_RBIAS;
+        if (Be) {
+            for (long k = 0; k < kc; ++k)
+                for (int j = 0; j < NR; ++j) Be[k * NR + j] = j < nedge ? B[(pc + k) * ldb + nfull + j] : T(0);
+        }
+        for (long ir = m0; ir < m1; ir += MR) {
+            const int mr = (int)hmin<long>(MR, m1 - ir);
+            const T* a = Ap ? Ap + pc * Mpad + ir * kc : at ? A.a + pc * lda + ir : A.a + ir * lda + pc;
+            const T* bias = rbias ? rbias + ir : nullptr;
+            if (nfull) {
+                const UK<T> uk = Ap ? kernel_for<T>(mr) : at ? direct_kernel_for<T, B_NEAR, -1>(mr)
+                                                           : direct_kernel_for<T, B_NEAR, 0>(mr);
+                for (long jr = 0; jr < nfull; jr += NR)
+                    uk(kc, a, lda, B + pc * ldb + jr, ldb, C + ir * ldc + jr, ldc, NR, flags, bias, ACT_NONE, nullptr);
+            }
+            if (Be) {
+                const UK<T> uk = Ap ? kernel_for<T>(mr, nedge) : at ? direct_kernel_for<T, B_PACKED, -1>(mr, nedge)
+                                                                   : direct_kernel_for<T, B_PACKED, 0>(mr, nedge);
+                uk(kc, a, lda, Be, NR, C + ir * ldc + nfull, ldc, nedge, flags, bias, ACT_NONE, nullptr);
+            }
         }
     }
 }

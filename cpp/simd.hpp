@@ -215,6 +215,9 @@ template <class T> struct Shuf {
         return I{elem(hi, E)...};
     }
     static constexpr I mask(bool hi) { return make(hi, std::make_integer_sequence<int, L>{}); }
+    // lanes 0, 2, 4, ... of the concatenation of two vectors
+    template <int... E> static constexpr I make_evens(std::integer_sequence<int, E...>) { return I{(2 * E)...}; }
+    static constexpr I evens() { return make_evens(std::make_integer_sequence<int, L>{}); }
 };
 template <class T> HK_ALWAYS_INLINE void transpose_inplace(typename Vec<T>::V* r) {
     using S = Shuf<T>;

@@ -26,6 +26,10 @@ GEOMETRIES = [
     ((1, 64, 20, 20), (128, 3, 3), 2, 1, 1, 1),     # batch 1: threaded GEMM inside
     ((1, 2, 28, 28), (8, 1, 28), 2, 0, 1, 1),       # the issue-14 geometry (once a strided view to gemm)
     ((2, 3, 4, 4), (2, 3, 3), 3, 4, 2, 1),          # padding larger than the kernel, dilation
+    ((2, 8, 32, 32), (16, 1, 1), 1, 0, 1, 1),       # pointwise, rows 4 KiB apart: read through a padded copy
+    ((8, 128, 4, 4), (64, 3, 3), 1, 1, 1, 1),       # few pixels: images side by side in one GEMM, split by channels
+    ((1, 16, 70, 70), (8, 3, 3), 1, 1, 1, 1),       # a big image: im2col in blocks of output rows
+    ((2, 4, 21, 23), (4, 3, 5), 2, (1, 2), 1, 1),   # stride 2: the vector gather, odd widths
     ((0, 3, 5, 5), (2, 3, 3), 1, 1, 1, 1),          # empty batch
     ((2, 0, 5, 5), (3, 3, 3), 1, 1, 1, 1),          # no input channels: the bias alone
 ]
