@@ -10,8 +10,9 @@
 // op), the output's gradient edge. Its backward calls the Python formula once:
 // backward(ctx, grad) with ctx.saved_tensors and ctx.needs_input_grad set, as a Function's ctx.
 //
-// Not supported, as for the Python Function it replaces: forward-mode AD (a clear error), and
-// compiled autograd (torch's own "compiled_args not implemented" error).
+// Not supported: forward-mode AD (a clear error, as from the Python Function), and compiled autograd
+// (torch._dynamo.compiled_autograd: torch's "compiled_args not implemented" error, where the Python
+// Function would run as an opaque call; halkit itself never enables it).
 #include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -66,7 +67,9 @@ class PythonFormulaBackward final : public Node {
     saved.reserve(saved_.size());
     for (const auto& s : saved_) saved.push_back(s.unpack(getptr()));
     // An unused output gets a zero gradient, as a Function's ctx.set_materialize_grads(True) (the default).
-    at::Tensor grad = grads[0].defined() ? grads[0] : input_metadata(0).zeros_like();
+    // The formula gets a dense one: a sum's backward hands over an expanded (stride-0) tensor, which the
+    // HAL would otherwise copy once per op, in Python.
+    at::Tensor grad = grads[0].defined() ? grads[0].contiguous() : input_metadata(0).zeros_like();
 
     py::gil_scoped_acquire gil;
     try {

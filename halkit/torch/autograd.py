@@ -15,7 +15,8 @@ provider), so eager and compiled gradients are the same computation.
   A Python Function's machinery (a Python context object, outputs wrapped in
   Python, two Python calls before the formula in backward) cost more than
   nn.Linear's whole forward at batch 1; this route is what makes HALLinear's
-  forward+backward close to nn.Linear's.
+  forward+backward close to nn.Linear's. Compiled autograd
+  (torch._dynamo.compiled_autograd, which halkit does not use) refuses this node.
 * **the Function itself**, when the extension is not built or a functorch transform
   (torch.func.grad, vmap, ...) is active. Outside those transforms torch's C
   ``apply`` is entered directly: the Python prologue of ``Function.apply`` only

@@ -16,6 +16,8 @@ from torch.autograd import forward_ad
 
 from halkit.torch import HALConv2d, HALLayerNorm, HALLinear, autograd, kernels, linear
 
+from twin_checks import assert_forward_and_gradients_match
+
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
@@ -47,16 +49,7 @@ def _twins(module, *args, **kwargs):
 ], ids=["linear", "linear-1d", "linear-3d-nobias", "layer_norm", "conv2d"])
 def test_gradients_match_torch(route, make, x_shape):
     ref, hal = make()
-    x = torch.randn(x_shape)
-    x_hal, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
-    y, y_ref = hal(x_hal), ref(x_ref)
-    torch.testing.assert_close(y, y_ref, **TOL)
-    grad = torch.randn_like(y_ref)
-    y.backward(grad)
-    y_ref.backward(grad)
-    torch.testing.assert_close(x_hal.grad, x_ref.grad, **TOL)
-    for (name, p), p_ref in zip(hal.named_parameters(), ref.parameters(), strict=True):
-        torch.testing.assert_close(p.grad, p_ref.grad, **TOL, msg=lambda m, name=name: f"{name}.grad: {m}")
+    assert_forward_and_gradients_match(ref, hal, torch.randn(x_shape), TOL)
 
 
 @pytest.mark.parametrize("activation", [None, "relu", "gelu"])
