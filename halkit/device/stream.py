@@ -307,8 +307,12 @@ class Stream:
     # --- host side --------------------------------------------------------------
     def synchronize(self, timeout: float | None = None) -> None:
         """Block until every command issued so far has run; raise StreamError if one failed since the last report."""
-        if self._worker is None and self._failure is None:
-            return  # nothing was ever issued (in this process)
+        with self._lock:
+            idle = self._failure is None and (self._last is None or self._last.done)
+        if idle:  # nothing to wait for or report: no command, so an idle stream adds nothing to the trace
+            if self._last is not None:
+                self.device._host_reached(self._last.model_time)
+            return
         fence = self._enqueue(_Command("sync", "synchronize", reports=True))
         _host_wait(fence, timeout, f"stream {self.name!r}", self.device)
 

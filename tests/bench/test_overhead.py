@@ -60,5 +60,8 @@ def test_linear_latency_rows_per_backend():
 
 
 def test_profile_names_where_the_time_goes():
-    text = profile_forward(calls=50, top=10)
-    assert "tottime" in text and "forward" in text and "50" in text
+    # Every function (the forward is fast enough now to fall out of a short top list): the layer's own forward
+    # is there, called once per call.
+    text = profile_forward(calls=50, top=200)
+    assert "tottime" in text
+    assert any(line.split()[0] == "50" and line.endswith("(forward)") for line in text.splitlines() if line.strip())

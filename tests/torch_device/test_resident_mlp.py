@@ -1,7 +1,9 @@
 """The acceptance case shared with the device-contract issue, through the torch device: a 3-layer MLP of
 halkit.HALLinear (64×512 → 512 → 512 → 10) moved with .to("halkit") onto the mock accelerator."""
 import copy
+import ctypes
 import gc
+import statistics
 
 import psutil
 import torch
@@ -59,7 +61,14 @@ def test_training_keeps_device_and_host_memory_flat(mock):
         if step >= 100 and step % 100 == 0:  # after warm-up: caches filled, gradients allocated
             torch.halkit.synchronize()
             gc.collect()  # garbage of earlier tests in this process is not this loop's memory
+            _LIBC.malloc_trim(0)  # RSS counts heap that malloc freed but kept; hand it back before sampling
             samples.append((mock.stats()["memory_used"], torch.halkit.memory_allocated(), process.memory_info().rss))
-    for name, series in zip(("mock device memory", "halkit tensors", "host RSS"), zip(*samples)):
-        assert max(series) <= 1.05 * min(series), f"{name} grew: {series}"
+    device_memory, tensors, rss = zip(*samples)
+    for name, series in (("mock device memory", device_memory), ("halkit tensors", tensors)):
+        assert max(series) == min(series), f"{name} changed between steps: {series}"
+    # The host heap still moves by a few percent (torch's and the allocator's own caches); a leak is a trend.
+    assert statistics.median(rss[-3:]) <= 1.05 * statistics.median(rss[:3]), f"host RSS grew: {rss}"
     assert loss.item() < 1.0
+
+
+_LIBC = ctypes.CDLL("libc.so.6")

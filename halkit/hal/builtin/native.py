@@ -8,6 +8,7 @@ memory, so no transfer — and listed by :func:`NativeDriver.reference_ops`.
 from __future__ import annotations
 
 from ..errors import BackendUnavailableError
+from ..opset import FLOAT_DTYPES
 from .numpy_reference import NumpyDriver
 
 try:
@@ -163,10 +164,15 @@ class NativeDriver(NumpyDriver):
     def embedding_backward(self, grad, indices, num_weights=0):
         return _native.embedding_backward(grad, indices, num_weights)
 
+    # Layout ops move every dtype a device stores (int64 indices, bool masks); the C++ kernels move floats.
     def cat(self, xs, axis=0):
+        if xs[0].dtype not in FLOAT_DTYPES:
+            return super().cat(xs, axis)
         return _native.cat(xs, axis)
 
     def copy_strided(self, x, shape=(), strides=(), offset=0):
+        if x.dtype not in FLOAT_DTYPES:
+            return super().copy_strided(x, shape, strides, offset)
         return _native.copy_strided(x, shape, strides, offset)
 
     def set_num_threads(self, n):
