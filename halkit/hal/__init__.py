@@ -40,6 +40,7 @@ from .ops import (
 from .registry import (
     backends,
     current_backend,
+    default_accelerator,
     get_backend,
     get_num_threads,
     reference,
@@ -58,8 +59,8 @@ __all__ = [
     "Driver", "HostDriver", "Capabilities", "Link", "DeviceSpec", "SystolicArray", "Cost", "host_spec",
     "DeviceArray", "to_device", "to_host", "empty", "Stream", "Event", "current_stream", "synchronize",
     # drivers
-    "backends", "current_backend", "get_backend", "reference", "refresh", "register_backend", "unregister_backend",
-    "unavailable_backends", "use", "get_num_threads", "set_num_threads", "check_num_threads", "usable_cores",
+    "backends", "current_backend", "default_accelerator", "get_backend", "reference", "refresh", "register_backend",
+    "unregister_backend", "unavailable_backends", "use", "get_num_threads", "set_num_threads", "check_num_threads", "usable_cores",
     "MAX_THREADS",
     # fallbacks
     "strict", "fallback_counts", "reset_fallback_counts", "HostFallbackWarning",

@@ -30,6 +30,7 @@ _specs: dict[str, str] = {
     "native": "halkit.hal.builtin.native:NativeDriver",
 }
 _BUILTIN = tuple(_specs)  # the host drivers shipped with halkit
+_DEFAULT_ACCELERATOR = "mock"  # see default_accelerator()
 _entry_points: dict[str, str] = {}  # name -> "module:Class" declared by installed packages
 _instances: dict[str, Driver] = {}
 _failures: dict[str, str] = {}  # name -> why it could not be loaded
@@ -173,6 +174,15 @@ def _default_backend() -> Driver:
             except BackendUnavailableError:
                 _default = _load("numpy")
     return _default
+
+
+def default_accelerator() -> Driver:
+    """The driver a framework's device (the torch device ``halkit``) allocates on when the user names none:
+    the mock accelerator, registered like any third-party device, else (when it cannot load) the host default."""
+    try:
+        return _load(_DEFAULT_ACCELERATOR)
+    except BackendUnavailableError:
+        return _default_backend()
 
 
 def active() -> Driver:

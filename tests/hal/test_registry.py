@@ -77,6 +77,15 @@ def test_default_is_native_when_built_else_numpy():
     assert out.stdout.strip() == ("native" if "native" in hal.backends() else "numpy"), out.stderr
 
 
+def test_default_accelerator_is_the_mock_else_the_host_default():
+    assert hal.default_accelerator() is hal.get_backend("mock")
+    code = ("import sys, halkit.hal as h\n"
+            "sys.modules['halkit.device.driver'] = None  # the mock cannot import\n"
+            "print(h.default_accelerator().name, h.current_backend())")
+    out = run_python(code, HALKIT_BACKEND="numpy")
+    assert out.stdout.split() == ["numpy", "numpy"], out.stderr
+
+
 def test_unbuilt_native_backend_says_how_to_build():
     # Hide the compiled module by importing from a copy of the package without it.
     code = (

@@ -2,8 +2,8 @@
 
 Every torch device needs one answer to "where does a new tensor go": here it
 is one driver per process, read on first use from ``$HALKIT_TORCH_DRIVER``,
-else ``"mock"`` (the accelerator behind a link) when it loads, else the HAL's
-default driver. ``use(name)`` changes it (as a plain call, or for a ``with``
+else ``hal.default_accelerator()`` (the mock accelerator behind its link when
+it loads, else the HAL's default driver). ``use(name)`` changes it (as a plain call, or for a ``with``
 block). It is process-wide, not per thread, on purpose: torch runs backward
 passes on its own worker threads, and their gradients must land on the same
 driver as the forward pass's tensors.
@@ -20,8 +20,6 @@ import threading
 import halkit.hal as hal
 from halkit.hal.errors import BackendUnavailableError
 
-DEFAULT = "mock"
-
 _lock = threading.Lock()
 _current = None  # the halkit.hal Driver new tensors are allocated on
 
@@ -33,10 +31,7 @@ def _initial():
             return hal.get_backend(wanted)
         except BackendUnavailableError as exc:
             raise BackendUnavailableError(f"HALKIT_TORCH_DRIVER={wanted!r}: {exc}") from exc
-    try:
-        return hal.get_backend(DEFAULT)
-    except BackendUnavailableError:
-        return hal.get_backend(hal.current_backend())
+    return hal.default_accelerator()
 
 
 def current():
