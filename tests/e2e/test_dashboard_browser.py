@@ -145,7 +145,7 @@ def test_benchmark_dashboard_renders_and_reacts(lab, page):
     assert not dashboard.locator("button.halkit-run-button").is_disabled()  # enabled again after the run
 
     dashboard.scroll_into_view_if_needed()
-    dashboard.screenshot(path=str(shots / "benchmark_dashboard.png"))  # the README's picture
+    dashboard.screenshot(path=str(shots / "benchmark_dashboard.png"))  # the README's picture (docs/screenshots/benchmark_dashboard_after.png)
     page.screenshot(path=str(shots / "benchmark_dashboard_page.png"))
 
 
