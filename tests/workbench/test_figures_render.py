@@ -2,7 +2,7 @@
 
 nbmake only checks that cells run: a figure that Jupyter shows as the text ``<Figure size 1100x380 with 2
 Axes>`` passes it. This test executes each notebook headless with nbclient (``HALKIT_FAST=1``, as CI) and
-reads what a reader would see:
+reads what a reader would see (from nbmake's execution when the session ran it, see conftest.py):
 
 * a code cell tagged ``figure`` (cell metadata ``"tags": ["figure"]``) produced an ``image/png`` output, or
   displayed a widget holding a PNG (a dashboard's ``ipywidgets.Image``, an ``interact``'s output);
@@ -67,11 +67,13 @@ def _text_only_figures(cell) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def run_notebook(tmp_path_factory):
+def run_notebook(tmp_path_factory, executed_notebooks):
     import nbformat
     from nbclient import NotebookClient
 
     def run(path: Path):
+        if path.name in executed_notebooks:  # nbmake executed it in this session (conftest.py)
+            return executed_notebooks[path.name]
         nb = nbformat.read(path, as_version=4)
         workdir = tmp_path_factory.mktemp(path.stem)  # files a notebook writes (CSV exports) stay out of the repo
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
