@@ -3,7 +3,7 @@
 Each op is written once as a ``torch.autograd.Function`` (combined
 ``forward(ctx, ...)`` style) whose forward runs the HAL kernel and whose
 backward formula and saved tensors are shared with the registered operators
-(:mod:`halkit.torch.gradients`, handed :mod:`halkit.torch.kernels` as the op
+(:mod:`halkit.torch.gradients`, handed :mod:`halkit.torch.tensor_ops` as the op
 provider), so eager and compiled gradients are the same computation.
 
 :func:`apply` runs such a Function by one of two routes:
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import torch
 
-from . import gradients, kernels
+from . import gradients, tensor_ops
 
 try:
     from .device._C import attach_backward as _attach_backward
@@ -46,7 +46,7 @@ except ImportError:  # the torch device extension is not built (or predates the 
 
 
 def _ops():
-    return torch.ops.halkit if torch.is_grad_enabled() else kernels
+    return torch.ops.halkit if torch.is_grad_enabled() else tensor_ops
 
 
 class Context:
@@ -88,7 +88,7 @@ class LinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, activation):
-        output = kernels.linear(x, weight, bias, activation)
+        output = tensor_ops.linear(x, weight, bias, activation)
         gradients.linear_setup_context(ctx, (x, weight, bias, activation), output)
         return output
 
@@ -102,7 +102,7 @@ class LayerNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        output = kernels.layer_norm(x, weight, bias, eps)
+        output = tensor_ops.layer_norm(x, weight, bias, eps)
         gradients.layer_norm_setup_context(ctx, (x, weight, bias, eps), output)
         return output
 
@@ -117,7 +117,7 @@ class Conv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, activation):
         inputs = (x, weight, bias, stride, padding, dilation, groups, activation)
-        output = kernels.conv2d(*inputs)
+        output = tensor_ops.conv2d(*inputs)
         gradients.conv2d_setup_context(ctx, inputs, output)
         return output
 

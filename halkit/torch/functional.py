@@ -21,7 +21,7 @@ import torch
 
 from halkit.hal.checks import conv_padding
 
-from . import kernels, ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
+from . import ops, tensor_ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
 from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction, apply
 
 _halkit_ops = torch.ops.halkit
@@ -64,7 +64,7 @@ def linear(x, weight, bias=None, activation=None):
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
         return apply(LinearFunction, x, weight, bias, activation)
-    return kernels.linear(x, weight, bias, activation)
+    return tensor_ops.linear(x, weight, bias, activation)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
@@ -76,7 +76,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
         return _halkit_ops.layer_norm.default(x, weight, bias, eps)
     if _wants_grad(x, weight, bias):
         return apply(LayerNormFunction, x, weight, bias, eps)
-    return kernels.layer_norm(x, weight, bias, eps)
+    return tensor_ops.layer_norm(x, weight, bias, eps)
 
 
 def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, activation=None):
@@ -95,7 +95,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
         return _halkit_ops.conv2d.default(x, weight, bias, stride, padding, dilation, groups, activation)
     if _wants_grad(x, weight, bias):
         return apply(Conv2dFunction, x, weight, bias, stride, padding, dilation, groups, activation)
-    return kernels.conv2d(x, weight, bias, stride, padding, dilation, groups, activation)
+    return tensor_ops.conv2d(x, weight, bias, stride, padding, dilation, groups, activation)
 
 
 def _pair(value) -> list[int]:

@@ -1,7 +1,7 @@
 """Backward formulas, written once for both routes into the HAL.
 
 Each ``*_backward(ops, ctx, grad)`` takes the op provider as its first
-argument: :mod:`halkit.torch.kernels` when an eager autograd Function runs it
+argument: :mod:`halkit.torch.tensor_ops` when an eager autograd Function runs it
 for a first derivative, ``torch.ops.halkit`` when the registered operators run
 it (under torch.compile, AOTAutograd traces these calls into the backward
 graph, so they must stay traceable: HAL work goes through ``ops``, shape glue
@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from . import kernels
+from . import tensor_ops
 
 
 def _needs_grad(ctx, *indices):
@@ -53,7 +53,7 @@ def linear_backward(ops, ctx, grad):
     need_x, need_w, need_b = _needs_grad(ctx, 0, 1, 2)
     # The eager kernels fuse the three HAL calls (one conversion per tensor); on the registered operators they
     # are composed (what AOTAutograd traces, and what a second derivative differentiates).
-    grads = kernels.linear_grads if ops is kernels else functools.partial(linear_grads, ops)
+    grads = tensor_ops.linear_grads if ops is tensor_ops else functools.partial(linear_grads, ops)
     grad_x, grad_w, grad_b = grads(grad, x, weight, need_x, need_w, need_b and ctx.has_bias)
     return grad_x, grad_w, grad_b, None
 

@@ -1,6 +1,6 @@
 """The ``torch.ops.halkit`` operators: each HAL op registered with torch.library.
 
-Every operator gets its CPU kernel from :mod:`halkit.torch.kernels` (a HAL call
+Every operator gets its CPU kernel from :mod:`halkit.torch.tensor_ops` (a HAL call
 on the current driver), a fake kernel (shapes and dtypes only, so
 torch.compile, export and FX tracing see through it) computed from the HAL's
 own op table (:mod:`halkit.hal.opset`, the one place output shapes are
@@ -26,7 +26,7 @@ import torch
 from halkit.hal import opset
 
 from . import gradients as g
-from . import kernels
+from . import tensor_ops
 
 NAMESPACE = "halkit"
 
@@ -76,7 +76,7 @@ def _register(name, schema, to_hal, hal_op=None, setup_context=None, backward=No
     _lib.define(f"{name}{schema}", tags=(torch.Tag.pt2_compliant_tag,))
     REGISTERED.append(name)
     qualname = f"{NAMESPACE}::{name}"
-    torch.library.impl(qualname, "CPU", lib=_lib)(getattr(kernels, name))
+    torch.library.impl(qualname, "CPU", lib=_lib)(getattr(tensor_ops, name))
     torch.library.register_fake(qualname, fake or _fake(hal_op or name, to_hal), lib=_lib)
     if backward is not None:
         torch.library.register_autograd(

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.autograd import forward_ad
 
-from halkit.torch import HALConv2d, HALLayerNorm, HALLinear, autograd, kernels, linear
+from halkit.torch import HALConv2d, HALLayerNorm, HALLinear, autograd, linear, tensor_ops
 
 from twin_checks import assert_forward_and_gradients_match
 
@@ -70,8 +70,8 @@ def test_grad_fn_is_named_after_the_function(route):
 
 def test_only_the_gradients_asked_for_are_computed(route, monkeypatch):
     asked = []
-    real = kernels.linear_grads
-    monkeypatch.setattr(kernels, "linear_grads", lambda *a: asked.append(a[3:]) or real(*a))
+    real = tensor_ops.linear_grads
+    monkeypatch.setattr(tensor_ops, "linear_grads", lambda *a: asked.append(a[3:]) or real(*a))
     layer = HALLinear(3, 2)
     layer.weight.requires_grad_(False)
     layer(torch.randn(4, 3)).sum().backward()  # x needs no gradient, the weight is frozen: only the bias's
@@ -143,7 +143,7 @@ def test_an_error_in_the_backward_formula_reaches_the_caller(route, monkeypatch)
     def broken(*args):
         raise ValueError("formula failed")
 
-    monkeypatch.setattr(kernels, "linear_grads", broken)
+    monkeypatch.setattr(tensor_ops, "linear_grads", broken)
     y = HALLinear(3, 2)(torch.randn(4, 3))
     with pytest.raises(ValueError, match="formula failed"):
         y.sum().backward()

@@ -10,7 +10,7 @@ or ``HALKIT_STRICT=1`` makes that an error naming the op.
 
 The route: PrivateUse1 with a C++ half (``_C``: allocator, device guard,
 hooks, generator, the view/metadata ops and torch's boxed CPU fallback, as
-PyTorch's OpenReg example) and Python kernels (``kernels/``) over the HAL.
+PyTorch's OpenReg example) and Python kernels of aten ops (``aten/``) over the HAL.
 ``torch.halkit`` is :mod:`.api` (device_count, synchronize, memory_allocated,
 streams, events, manual_seed).
 """
@@ -52,7 +52,7 @@ def _setup() -> None:
         raise BackendUnavailableError(
             f"PyTorch's PrivateUse1 device is already registered as {current!r} in this process; "
             "torch allows one such device per process, so halkit's cannot be added")
-    from . import api, copies, fallback, memory, kernels  # noqa: F401  (kernels registers the aten kernels)
+    from . import api, copies, fallback, memory, aten  # noqa: F401  (aten registers the kernels of aten ops)
 
     torch.utils.rename_privateuse1_backend(NAME)
     torch._register_device_module(NAME, api)

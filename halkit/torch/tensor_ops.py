@@ -1,4 +1,4 @@
-"""Tensor-level kernels: each runs one HAL op on CPU tensors.
+"""Tensor-level ops: each runs one HAL op on CPU tensors.
 
 These are the implementations behind both routes into the HAL: the eager
 autograd Functions call them directly, and the ``torch.ops.halkit`` operators
