@@ -617,6 +617,25 @@ template <class T> void direct_chunk(const GemmProblem<T>& p, long n0, long n1) 
     }
 }
 
+// C[:, n0:n1] of a small problem with op(B) = W^T (the nn.Linear layout), A
+// row-major, all in cache: A is read in place, each NR-column panel of B is
+// transposed once into an L1-sized buffer and swept over every row panel.
+template <class T> void direct_tb_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NR;
+    const long M = p.M, K = p.K;
+    T* Bp = (T*)tl_bufB.get(K * NR * sizeof(T));
+    const int flags = kflags(p, 0, K);
+    for (long jr = n0; jr < n1; jr += NR) {
+        const int nr = (int)hmin<long>(NR, n1 - jr);
+        pack_B(Bp, p, 0, K, jr, nr);
+        for (long ir = 0; ir < M; ir += MR) {
+            const int mr = (int)hmin<long>(MR, M - ir);
+            direct_kernel_for<T, B_PACKED>(mr, nr)(K, p.a + ir * p.lda, p.lda, Bp, NR, p.c + ir * p.ldc + jr, p.ldc,
+                                                    nr, flags, tile_bias(p, ir, jr), p.act, nullptr);
+        }
+    }
+}
+
 // A (M x K, row-major, lda = K) packed once into MR-row panels for every K block
 // of gemm_inplace: block pc's panel for rows ir is at dst + pc * round_up(M, MR) + ir * kc.
 // K blocks of equal size (K = 576 -> 288 + 288, not 512 + 64: a 64-deep block
@@ -811,15 +830,17 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     // the GEMV kernels fuse a column bias only and always overwrite C
     const bool gemv = M <= kGemvRows && !p.bias_rows && !p.accumulate;
     const bool skinny = !p.tb && M <= kSkinnyRows;
-    const bool direct = !p.ta && !p.tb && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
+    const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
+    const bool direct = small && !p.tb, direct_tb = small && p.tb;
     if (nt == 1) {
         if (gemv) gemv_chunk(p, 0, N);
         else if (direct) direct_chunk(p, 0, N);
+        else if (direct_tb) direct_tb_chunk(p, 0, N);
         else if (skinny) skinny_chunk(p, 0, N);
         else packed_chunk(p, 0, N);
         return;
     }
-    if (gemv || direct || skinny || M <= kSkinnyRows) {
+    if (gemv || direct || direct_tb || skinny || M <= kSkinnyRows) {
         // Few rows: independent column chunks (each packs the small A itself).
         // GEMV: one contiguous range per thread keeps B reads long and sequential.
         const long npan = (N + NR - 1) / NR;
@@ -831,6 +852,7 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
             if (hi <= lo) return;
             if (gemv) gemv_chunk(p, lo, hi);
             else if (direct) direct_chunk(p, lo, hi);
+            else if (direct_tb) direct_tb_chunk(p, lo, hi);
             else if (skinny) skinny_chunk(p, lo, hi);
             else packed_chunk(p, lo, hi);
         };

@@ -110,6 +110,19 @@ def test_gemm_power_of_two_leading_dims(dtype, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [0, 1, 2])
+def test_gemm_direct_trans_b_boundaries(dtype, activation, threads):
+    # op(B) = W^T, small: A read in place, each B panel transposed once (direct_tb); the path ends at K = 256
+    # and at (M*K + K*N) * itemsize = 256 KiB; N edges narrower than one and than two vectors; bias fused
+    rng = np.random.default_rng(18)
+    for M, N, K in [(64, 10, 128), (64, 128, 64), (100, 156, 256), (101, 156, 256), (4, 40, 256), (150, 33, 257),
+                    (77, 17, 200), (13, 31, 5), (256, 200, 128), (300, 300, 100)]:
+        a, b = operands(rng, M, N, K, False, True, dtype)
+        a *= 3
+        check_gemm(a, b, False, True, rnd(rng, (N,), dtype), activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_long_k(dtype):
     rng = np.random.default_rng(3)
     for M, N, K, ta, tb in [(33, 47, 4096, False, False), (5, 70, 4096, False, True), (64, 64, 3000, True, False)]:
