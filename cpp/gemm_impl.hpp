@@ -2,8 +2,8 @@
 // kernels_impl.hpp inside namespace halkit::HALKIT_ISA_NS.
 //
 // Three paths, by shape (M rows of C, N columns, K inner):
-//   * M <= 3            GEMV-like: B streamed exactly once, no B packing
-//                       ((K,N) B: row-sequential; trans_b: dot products).
+//   * M <= 3 (4 for     GEMV-like: B streamed exactly once, no B packing
+//     (K,N) B)          ((K,N) B: row-sequential; trans_b: dot products).
 //   * (K,N) B, M <= 72  skinny: the micro-kernel reads B in place (no pack pass;
 //                       far prefetch into L2), and the first row panel also copies
 //                       each B micro-panel to a contiguous buffer the other row
@@ -300,7 +300,7 @@ __attribute__((noinline)) void gemv_stream(long K, const T* __restrict A, const 
 }
 template <class T> using GK = void (*)(long, const T*, const T*, long, T*, long, long, const T*, int);
 template <class T> HK_ALWAYS_INLINE GK<T> gemv_for(int rows) {
-    constexpr GK<T> tab[] = {nullptr, &gemv_stream<T, 1>, &gemv_stream<T, 2>, &gemv_stream<T, 3>};
+    constexpr GK<T> tab[] = {nullptr, &gemv_stream<T, 1>, &gemv_stream<T, 2>, &gemv_stream<T, 3>, &gemv_stream<T, 4>};
     return tab[rows];
 }
 template <class T, int... R>
@@ -309,6 +309,7 @@ constexpr UK<T> pick_narrow(int rows, std::integer_sequence<int, R...>) {
     return tab[rows];
 }
 constexpr int kGemvRows = 3;  // rows handled by the streaming (GEMV-like) paths
+constexpr int kStreamRows = 4;  // rows gemv_stream takes for (K,N) B (k_gemm)
 
 // Dot-product kernel for op(B) = W^T with W (N,K) row-major (the nn.Linear
 // layout) and few rows: C[i, j] = <A row i, W row j>, both contiguous in k.
@@ -524,7 +525,7 @@ template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
         const long nmain = N / L * L;
         if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
         if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
-            const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kGemvRows>{});
+            const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kStreamRows>{});
             const int nr = (int)(N - nmain);
             const long KE = 4096;  // K blocks keep the edge panel <= 4096 x NR
             T* Be = (T*)tl_bufB.get(hmin(K, KE) * NR * sizeof(T));
@@ -828,7 +829,13 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     const double work = double(M) * N * K * (M <= kGemvRows ? 4 : 1);
     const int nt = par.threads > 1 && work >= kSplitMacs ? par.threads : 1;
     // the GEMV kernels fuse a column bias only and always overwrite C
-    const bool gemv = M <= kGemvRows && !p.bias_rows && !p.accumulate;
+    // 4 rows and (K,N) B: streaming B row after row beats the skinny kernel's walk down B panels
+    // (same-run native/torch, 1 thread: 4x1024x1024 0.86 -> 1.23, 4x512x512 0.68 -> 0.85,
+    // 4x4000x300 0.92 -> 1.26; rows a multiple of 4 KiB apart alias in one cache set per row).
+    // 5-8 rows streamed (A broadcasts spill or, 2 B rows per pass, C is loaded/stored twice as
+    // often) lose to the skinny path: 8x1024x1024 0.92 -> 0.85.
+    const bool stream = !p.tb && M <= kStreamRows;
+    const bool gemv = (M <= kGemvRows || stream) && !p.bias_rows && !p.accumulate;
     const bool skinny = !p.tb && M <= kSkinnyRows;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
     const bool direct = small && !p.tb, direct_tb = small && p.tb;

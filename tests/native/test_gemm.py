@@ -123,6 +123,21 @@ def test_gemm_direct_trans_b_boundaries(dtype, activation, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [0, 1, 2])
+def test_gemm_four_row_stream_boundaries(dtype, activation, threads):
+    # 4 rows and (K,N) B: B streamed row after row (gemv_stream, its N edge narrower than a vector through the
+    # narrow kernel); 5 rows stay on the skinny path; odd K (a tail under the 4 B rows per pass)
+    rng = np.random.default_rng(19)
+    for M, N, K in [(4, 1024, 600), (4, 1024, 513), (4, 1024, 511), (4, 2048, 300), (4, 512, 1100),
+                    (5, 1024, 600), (4, 1000, 600), (4, 1024, 500), (3, 1024, 700), (2, 1024, 1030), (4, 37, 9),
+                    (4, 1, 5000), (4, 15, 100)]:
+        a, b = operands(rng, M, N, K, False, False, dtype)
+        a *= 3
+        check_gemm(a, b, False, False, rnd(rng, (N,), dtype), activation)
+        check_gemm(a, b, False, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_long_k(dtype):
     rng = np.random.default_rng(3)
     for M, N, K, ta, tb in [(33, 47, 4096, False, False), (5, 70, 4096, False, True), (64, 64, 3000, True, False)]:
