@@ -3,7 +3,7 @@
 GEMM error metric: |C - C_exact| <= tol * (|op(A)| @ |op(B)| + |bias|) componentwise, with C_exact computed in
 float64 (tol 1e-5 for float32 up to K = 4096, 1e-12 for float64). Shapes straddle every path's boundaries:
 GEMV (<= 3 rows), direct (both operands in cache, K <= 256), skinny (B read in place, <= 72 rows), packed
-(KC/MC/NC blocks, shared packing with threads), tile and vector edges.
+(KC/MC/NC blocks, row ranges per thread), tile and vector edges.
 """
 import math
 
@@ -135,6 +135,17 @@ def test_gemm_four_row_stream_boundaries(dtype, activation, threads):
         a *= 3
         check_gemm(a, b, False, False, rnd(rng, (N,), dtype), activation)
         check_gemm(a, b, False, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_gemm_packed_row_ranges(dtype, ta, tb, threads):
+    # packed path with threads: each thread one MR-aligned range of rows (73: first row count past the
+    # skinny path, ranges of 36 + 37 rows), its own A and B packing; K blocks, N edges, bias + gelu
+    rng = np.random.default_rng(20)
+    for M, N, K in [(73, 300, 600), (97, 1000, 129), (600, 40, 700), (145, 33, 1030), (200, 259, 512)]:
+        a, b = operands(rng, M, N, K, ta, tb, dtype)
+        check_gemm(a, b, ta, tb, rnd(rng, (N,), dtype), 2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
