@@ -4,11 +4,12 @@
 // Three paths, by shape (M rows of C, N columns, K inner):
 //   * M <= 3 (4 for     GEMV-like: B streamed exactly once, no B packing
 //     (K,N) B)          ((K,N) B: row-sequential; trans_b: dot products).
-//   * (K,N) B, M <= 72  skinny: the micro-kernel reads B in place (no pack pass;
+//   * M <= 72           skinny: (K,N) B: the micro-kernel reads B in place (no pack pass;
 //                       far prefetch into L2), and the first row panel also copies
 //                       each B micro-panel to a contiguous buffer the other row
 //                       panels reuse (a power-of-two ldb would otherwise alias in
 //                       the caches: 32x1024x1024 ran at 87 instead of 149 GFLOP/s).
+//                       W^T B: each micro-panel transposed into an L1 buffer once.
 //   * otherwise         packed (Goto/BLIS): per K block, A in MR-row panels and B in
 //                       NR-column panels; the MR x KC A micro-panel stays in L1 while
 //                       B micro-panels stream from an L2-sized block.  With threads,
@@ -554,8 +555,12 @@ template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
     }
 }
 
-// C[:, n0:n1] for few rows and (K,N) B: the micro-kernel reads B in place; with
+// C[:, n0:n1] for few rows.  (K,N) B: the micro-kernel reads B in place; with
 // more than one row panel the first copies each B micro-panel out for the rest.
+// op(B) = W^T: each KCS x NR micro-panel is transposed into the L1 buffer and
+// swept over every row panel (vs packing an L2 block of B first: same-run
+// native/torch, 1 thread, linear 64x512x512 0.92 -> 1.04-1.07, 16x1000x1000
+// 0.88 -> 1.04, 8x1024x1024 1.14 -> 1.36-1.50; 2 threads 1.01-1.20 -> 1.09-1.29).
 template <class T> void skinny_chunk(const GemmProblem<T>& p, long n0, long n1) {
     using C = Cfg<T>;
     constexpr int MR = C::MR, NR = C::NR;
@@ -572,7 +577,7 @@ template <class T> void skinny_chunk(const GemmProblem<T>& p, long n0, long n1) 
             const int nr = (int)hmin<long>(NR, n1 - jr);
             T* Cj = p.c + jr;
             long ir = 0;
-            if (nr == NR) {
+            if (nr == NR && !p.tb) {
                 const T* Bin = p.b + pc * p.ldb + jr;
                 const T* bj = tile_bias(p, 0, jr);
                 if (M > MR)
@@ -772,7 +777,7 @@ template <class T> void packed_rows(const GemmProblem<T>& p, long m0, long m1) {
 // anything smaller slower than one thread).  GEMV-like calls are memory-bound:
 // each B element weighs as much as 4 multiply-adds of a compute-bound GEMM.
 constexpr double kSplitMacs = 128.0 * 128 * 128;
-constexpr long kSkinnyRows = 72;  // (K,N) B read in place up to this many rows
+constexpr long kSkinnyRows = 72;  // skinny path (B per micro-panel, A packed) up to this many rows
 // Neither operand is packed when both fit in L2 and K is short.
 constexpr long kDirectK = HK_DK, kDirectBytes = HK_DB;
 
@@ -798,7 +803,7 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     // often) lose to the skinny path: 8x1024x1024 0.92 -> 0.85.
     const bool stream = !p.tb && M <= kStreamRows;
     const bool gemv = (M <= kGemvRows || stream) && !p.bias_rows && !p.accumulate;
-    const bool skinny = !p.tb && M <= kSkinnyRows;
+    const bool skinny = M <= kSkinnyRows;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
     const bool direct = small && !p.tb, direct_tb = small && p.tb;
     if (nt == 1) {

@@ -149,6 +149,20 @@ def test_gemm_packed_row_ranges(dtype, ta, tb, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [0, 1, 2])
+def test_gemm_skinny_trans_b_boundaries(dtype, activation, threads):
+    # op(B) = W^T with 4..72 rows past the direct path: W transposed one KCS x NR micro-panel at a time (skinny);
+    # 4 (first row count past the dot-product path), 12 / 13 (one / two row panels), 72 / 73 (last skinny / first
+    # packed), K over one KCS block (256 f32, 128 f64) with a tail, N edges narrower than one and two vectors
+    rng = np.random.default_rng(21)
+    for M, N, K in [(4, 77, 1000), (12, 100, 600), (13, 100, 600), (72, 100, 600), (73, 100, 600),
+                    (64, 512, 512), (8, 1024, 300), (61, 1025, 130), (30, 10, 257), (5, 33, 2049)]:
+        a, b = operands(rng, M, N, K, False, True, dtype)
+        a *= 3
+        check_gemm(a, b, False, True, rnd(rng, (N,), dtype), activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_long_k(dtype):
     rng = np.random.default_rng(3)
     for M, N, K, ta, tb in [(33, 47, 4096, False, False), (5, 70, 4096, False, True), (64, 64, 3000, True, False)]:
