@@ -21,14 +21,35 @@ def launch(driver, op, outputs, inputs, stream, **params):
     _launch(driver, op, outputs, inputs, opset.bind_params(opset.OPS[op], params), stream)
 
 
-def _slow_product(ctx, stream, n=384, repeats=1):
-    """Queue ``repeats`` n×n GEMMs on ``stream``; returns (host a, device result of the last a·a)."""
+def _slow_product(ctx, stream, n=384):
+    """Queue an n×n GEMM on ``stream``; returns (host a, device result of a·a)."""
     a = ctx.rng.uniform(-1, 1, (n, n)).astype(np.float32)
     x = upload(ctx.driver, a, stream)
     y = empty((n, n), np.float32, ctx.driver)
-    for _ in range(repeats):
-        launch(ctx.driver, "gemm", [y], [x, x, None], stream)
+    launch(ctx.driver, "gemm", [y], [x, x, None], stream)
     return a, y
+
+
+def _busy(ctx, stream, seconds: float) -> bool:
+    """Queue about ``seconds`` of GEMMs on ``stream`` into a scratch buffer; False when launches finish
+    before they return (a synchronous driver). Timed on this device — a fixed amount of work is over
+    before a fast device's wrong answer shows — and sized by the fastest of three GEMMs, so a calibration
+    slowed by a busy machine cannot leave too little work queued."""
+    driver = ctx.driver
+    x = upload(driver, ctx.rng.uniform(-1, 1, (384, 384)).astype(np.float32), stream)
+    scratch = empty((384, 384), np.float32, driver)
+    fastest = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        launch(driver, "gemm", [scratch], [x, x, None], stream)
+        driver.synchronize(stream, timeout=60)
+        fastest = min(fastest, time.perf_counter() - start)
+    launch(driver, "gemm", [scratch], [x, x, None], stream)
+    if driver.query(driver.record(stream)):
+        return False
+    for _ in range(min(max(11, math.ceil(seconds / max(fastest, 1e-6))), 20000)):
+        launch(driver, "gemm", [scratch], [x, x, None], stream)
+    return True
 
 
 def _close(got, a, factor=1.0, what=""):
@@ -64,7 +85,8 @@ def cross_stream_event(ctx):
     """stream2.wait(event recorded on stream1) makes stream2's later work see stream1's earlier results."""
     driver = ctx.driver
     first, second = ctx.new_stream(), ctx.new_stream()
-    a, y = _slow_product(ctx, first, repeats=2)
+    _busy(ctx, first, 0.2)  # y is written only after this: a stream that did not wait reads it unwritten
+    a, y = _slow_product(ctx, first)
     event = driver.record(first)
     driver.wait(second, event)
     z = empty(y.shape, y.dtype, driver)
@@ -102,24 +124,10 @@ def timeout(ctx):
     """synchronize(event, timeout) on work still running raises TimeoutError promptly, and the work still
     completes."""
     driver, stream = ctx.driver, ctx.new_stream()
-    # Queue about half a second of work, timed on this device: a fast device finishes a fixed amount of
-    # work before a driver that ignores the timeout would be caught. The fastest of three GEMMs sets the
-    # count, so a calibration slowed by a busy machine cannot leave too little work queued.
     a, y = _slow_product(ctx, stream)
-    x = upload(driver, a, stream)
     driver.synchronize(stream, timeout=60)
-    fastest = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        launch(driver, "gemm", [y], [x, x, None], stream)
-        driver.synchronize(stream, timeout=60)
-        fastest = min(fastest, time.perf_counter() - start)
-    repeats = min(max(11, math.ceil(0.5 / max(fastest, 1e-6))), 20000)
-    launch(driver, "gemm", [y], [x, x, None], stream)
-    if driver.query(driver.record(stream)):
+    if not _busy(ctx, stream, 0.5):
         raise NotApplicable("a launch had finished when the call returned: no pending state to time out on")
-    for _ in range(repeats):
-        launch(driver, "gemm", [y], [x, x, None], stream)
     event = driver.record(stream)
     start = time.perf_counter()
     try:
