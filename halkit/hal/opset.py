@@ -358,7 +358,7 @@ def _gemm_work(ins, p):
 
 
 def _input_elements(ins, outs, p):
-    return float(sum(math.prod(s.shape) for s in _flat(ins.values())))
+    return float(sum(math.prod(s.shape) for s in flat(ins.values())))
 
 
 def _out_elements(outs):
@@ -370,8 +370,9 @@ def _per_output(fn):
     return lambda ins, outs, p: fn(ins, p) * _out_elements(outs)
 
 
-def _flat(specs):
-    for s in specs:
+def flat(items):
+    """The items of an op's input list, a list-valued input (cat's ``xs``) expanded, absent ones (None) left out."""
+    for s in items:
         if isinstance(s, list):
             yield from s
         elif s is not None:
@@ -538,7 +539,7 @@ def work(name: str, inputs, outputs, params: dict) -> Work:
     params = bind_params(op, params)
     ins = {k: spec_of(v) for k, v in bind_inputs(op, inputs).items()}
     outs = [spec_of(o) for o in outputs]
-    nbytes = sum(math.prod(s.shape) * s.dtype.itemsize for s in (*_flat(ins.values()), *outs))
+    nbytes = sum(math.prod(s.shape) * s.dtype.itemsize for s in (*flat(ins.values()), *outs))
     flops = float(op.flops(ins, outs, params) if callable(op.flops) else op.flops * _out_elements(outs))
     if op.gemm is not None:
         batch, m, k, n = op.gemm(ins, params)

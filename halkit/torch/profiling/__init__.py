@@ -19,9 +19,9 @@ The trace holds, on one clock (the host's ``perf_counter``, 0 = the profile's st
   host span points at, and each span's modelled wait).
 
 Both ways a user puts torch on a device are covered: tensors on the torch device (``model.to("halkit")``) and
-HAL layers on CPU tensors (``HALLinear``, ``convert``) with ``halkit.hal.use("mock")``: the devices traced are,
-by default, the torch device's driver and the HAL's current one, those of them that keep a trace (the mock
-does; a host driver runs its kernels inside the host op, whose span is its time).
+HAL layers on CPU tensors (``HALLinear``, ``convert``) under ``halkit.hal.use(name)``: the devices traced are,
+by default, the torch device's driver and the HAL's current one, those of them that keep a trace (a device
+driver such as the mock does; a host driver runs its kernels inside the host op, whose span is its time).
 
 Device time is final: the profile synchronizes every device it reads when it opens (earlier work does not leak
 in) and before it closes (every command issued in the window has finished and is in the trace); the closing
@@ -163,7 +163,8 @@ def _driver(device):
         return device
     if isinstance(device, str):
         return hal.get_backend(device)
-    raise TypeError(f"devices must be halkit.hal drivers or backend names ('mock'), got {type(device).__name__}")
+    raise TypeError(f"devices must be halkit.hal drivers or backend names (one of {hal.backends()}), "
+                    f"got {type(device).__name__}")
 
 
 def _default_drivers() -> list:
@@ -181,7 +182,7 @@ def _trace_of(driver, explicit: bool):
     if explicit:
         raise ValueError(f"driver {driver.name!r} keeps no trace of its commands, so a profile cannot show them "
                          "(a host driver runs its kernels inside the host op: its span is their time); "
-                         "profile a device that keeps one, such as 'mock'")
+                         f"profile a device driver that keeps one (of {hal.backends()})")
     return None
 
 

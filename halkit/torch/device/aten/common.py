@@ -48,17 +48,9 @@ def scalar(value) -> float | None:
 
 def run(op: str, inputs, driver=None, **params):
     """HAL op ``op`` where its DeviceArrays live (or on ``driver`` for factories); its output DeviceArray(s)."""
-    driver = driver or next(x.driver for x in _flat(inputs))
+    driver = driver or next(x.driver for x in opset.flat(inputs))
     outputs = dispatch.on_device(driver, op, inputs, params)
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-
-def _flat(inputs):
-    for x in inputs:
-        if isinstance(x, list):
-            yield from x
-        elif x is not None:
-            yield x
 
 
 def new(plan: Plan) -> torch.Tensor:
@@ -75,7 +67,7 @@ def write(out: torch.Tensor, plan: Plan) -> torch.Tensor:
         raise Unsupported(f"out dtype {out.dtype}")
     if math.prod(spec.shape) != out.numel():
         raise ValueError(f"{plan.op}: result is {spec.shape} but out is {tuple(out.shape)}")
-    driver = next(_flat(plan.inputs), None)
+    driver = next(opset.flat(plan.inputs), None)
     driver = driver.driver if driver is not None else memory.driver_of(out)
     if out.is_contiguous() and memory.owner(out) is not None:
         target = memory.view_of(out).reshape(spec.shape)
