@@ -45,7 +45,8 @@ def current():
 
 
 class use:
-    """``use(name)`` (a driver or a registered backend name) allocates new halkit tensors on that driver from now on; ``with use(...)`` for a block."""
+    """``use(name)`` (a driver or a registered backend name) allocates new halkit tensors on that driver from
+    now on; ``with use(...)`` for a block."""
 
     def __init__(self, name):
         global _current
