@@ -117,6 +117,17 @@ template <class F> void rows_run(long rows, long n, F f, long threshold = kEwThr
     run_chunks(nchunks, task);
 }
 
+// out[0:n] = the sum of `rows` dense rows of n elements, columns split over the pool in slabs of >= 256
+template <class T> void sum_rows_run(const T* x, long rows, long n, T* out) {
+    const long nchunks = chunks_for(double(rows) * double(n), double(kEwThreshold), n, 256);
+    auto task = [&](long ch) {
+        long lo, hi;
+        split(n, ch, nchunks, 64, lo, hi);
+        if (hi > lo) ks<T>().sum_rows(x + lo, rows, hi - lo, n, out + lo);
+    };
+    run_chunks(nchunks, task);
+}
+
 // ------------------------------------------------------------------ registration
 void register_gemm(py::module_& m);
 void register_eltwise(py::module_& m);
@@ -124,6 +135,7 @@ void register_conv(py::module_& m);
 void register_norm(py::module_& m);
 void register_pool(py::module_& m);
 void register_layout(py::module_& m);
+void register_host_kernels(py::module_& m);  // the host-kernel ABI (host_kernels.h)
 
 }  // namespace bind
 }  // namespace halkit

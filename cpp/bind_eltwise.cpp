@@ -255,17 +255,9 @@ py::array sum_rows(const py::handle& xo) {
         const T* xp = x.ptr<T>();
         T* yp = y.mutable_data();
         const long rows = n ? x.size() / n : 0;
-        auto f = ks<T>().sum_rows;
         {
             py::gil_scoped_release nogil;
-            // split columns, only into slabs of >= 256 columns
-            const long nchunks = chunks_for(double(rows) * double(n), double(kEwThreshold), n, 256);
-            auto task = [&](long ch) {
-                long lo, hi;
-                split(n, ch, nchunks, 64, lo, hi);
-                if (hi > lo) f(xp + lo, rows, hi - lo, n, yp + lo);
-            };
-            run_chunks(nchunks, task);
+            sum_rows_run(xp, rows, n, yp);
         }
         return std::move(y);
     });

@@ -233,6 +233,7 @@ PYBIND11_MODULE(_native, m) {
     bind::register_norm(m);
     bind::register_pool(m);
     bind::register_layout(m);
+    bind::register_host_kernels(m);
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "threads of the kernels' pool, an int from 1 to 256; on error nothing changes");
     m.def("get_num_threads", &pool_threads);

@@ -13,7 +13,6 @@
 // Not supported: forward-mode AD (a clear error, as from the Python Function), and compiled autograd
 // (torch._dynamo.compiled_autograd: torch's "compiled_args not implemented" error, where the Python
 // Function would run as an opaque call; halkit itself never enables it).
-#include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/python_variable.h>
@@ -24,15 +23,7 @@
 #include <utility>
 #include <vector>
 
-namespace at::functorch {
-// Declared in ATen/functorch/DynamicLayer.h, whose includes need headers torch's wheel does not ship.
-TORCH_API Tensor unwrapIfDead(const Tensor& tensor);
-}  // namespace at::functorch
-
-namespace py = pybind11;
-using torch::autograd::Node;
-using torch::autograd::SavedVariable;
-using torch::autograd::variable_list;
+#include "python_formula.h"
 
 namespace halkit_torch {
 namespace {
@@ -42,16 +33,7 @@ class PythonFormulaBackward final : public Node {
   PythonFormulaBackward(std::string name, py::object ctx, py::object backward)
       : name_(std::move(name)), ctx_(std::move(ctx)), backward_(std::move(backward)) {}
 
-  ~PythonFormulaBackward() override {
-    if (!Py_IsInitialized()) {  // interpreter gone (exit): leak rather than touch it, as torch's PyNode does
-      ctx_.release();
-      backward_.release();
-      return;
-    }
-    py::gil_scoped_acquire gil;  // the engine may drop the graph on a thread without the GIL
-    ctx_ = py::object();
-    backward_ = py::object();
-  }
+  ~PythonFormulaBackward() override { drop_python_references({&ctx_, &backward_}); }
 
   std::string name() const override { return name_; }
 
@@ -72,24 +54,19 @@ class PythonFormulaBackward final : public Node {
     at::Tensor grad = grads[0].defined() ? grads[0].contiguous() : input_metadata(0).zeros_like();
 
     py::gil_scoped_acquire gil;
+    py::tuple saved_tensors(saved.size());
+    for (size_t i = 0; i < saved.size(); ++i) saved_tensors[i] = saved[i].defined() ? py::cast(saved[i]) : py::none();
+    ctx_.attr("saved_tensors") = saved_tensors;
+    ctx_.attr("needs_input_grad") = needs_input_grad(*this);
+    py::object result;
     try {
-      py::tuple saved_tensors(saved.size());
-      for (size_t i = 0; i < saved.size(); ++i)
-        saved_tensors[i] = saved[i].defined() ? py::cast(saved[i]) : py::none();
-      py::tuple needs(num_outputs());
-      for (size_t i = 0; i < num_outputs(); ++i) needs[i] = py::bool_(should_compute_output(i));
-      ctx_.attr("saved_tensors") = saved_tensors;
-      ctx_.attr("needs_input_grad") = needs;
-      py::object result = backward_(ctx_, grad);
-      ctx_.attr("saved_tensors") = py::none();  // the ctx outlives this call: it must not keep tensors alive
-      return unpack_gradients(result);
-    } catch (py::error_already_set& e) {
+      result = call_formula(backward_, ctx_, grad);
+    } catch (...) {
       ctx_.attr("saved_tensors") = py::none();
-      e.restore();  // reaches Python as the formula's own exception, as from torch's PyNode
-      python_error error;
-      error.persist();
-      throw std::move(error);
+      throw;
     }
+    ctx_.attr("saved_tensors") = py::none();  // the ctx outlives this call: it must not keep tensors alive
+    return unpack_gradients(result);
   }
 
   std::vector<SavedVariable> saved_;

@@ -9,6 +9,7 @@ namespace py = pybind11;
 namespace halkit_torch {
 void register_device_runtime();
 void bind_autograd_node(py::module_& m);  // autograd_node.cpp
+void bind_eager_linear(py::module_& m);  // eager_linear.cpp
 }
 
 namespace {
@@ -46,6 +47,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("owner", &owner, "The Python object holding a halkit tensor's device memory (None when empty).");
   m.def("bytes_in_use", &halkit_torch::bytes_in_use, "Bytes held by live halkit storages.");
   halkit_torch::bind_autograd_node(m);
+  halkit_torch::bind_eager_linear(m);
   m.def("default_generator", []() -> py::object {
     return py::reinterpret_steal<py::object>(
         THPGenerator_Wrap(at::detail::getPrivateUse1Hooks().getDefaultGenerator(0)));

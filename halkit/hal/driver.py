@@ -95,6 +95,11 @@ class Driver(abc.ABC):
     #: the name users pass to ``halkit.hal.use`` / ``to_device``; set by each driver.
     name: str = ""
 
+    #: Optional, for a host-memory driver whose kernels are C functions: a PyCapsule of the host-kernel ABI
+    #: (``cpp/host_kernels.h``), which halkit's C++ eager layers call on tensor memory directly — a batch-1
+    #: layer then costs no Python per call. The functions must compute what the driver's ops compute.
+    host_kernels: Any = None
+
     # --- what the device is -------------------------------------------------------------------------
     @abc.abstractmethod
     def capabilities(self) -> Capabilities:

@@ -37,12 +37,18 @@ from __future__ import annotations
 
 import torch
 
+from halkit.hal import registry
+
 from . import gradients, tensor_ops
 
 try:
     from .device._C import attach_backward as _attach_backward
 except ImportError:  # the torch device extension is not built (or predates the node): the Function route
     _attach_backward = None
+try:
+    from .device._C import linear as _host_linear
+except ImportError:  # not built, or built before the C++ linear: the routes above
+    _host_linear = None
 
 
 def _ops():
@@ -81,6 +87,31 @@ def apply(function, *args):
     saved, ctx.to_save = ctx.to_save, ()  # held by the node only: a ctx keeping the output would be a cycle
     return _attach_backward(function.NODE_NAME, output, args[:function.TENSOR_INPUTS], saved, ctx,
                             function.backward)
+
+
+def host_linear(x, weight, bias, activation):
+    """relu?(x @ weight.T + bias) by HALLinear's C++ route, or None where it does not apply.
+
+    The route (cpp/torch_device/eager_linear.cpp) runs when the active driver publishes its kernels as C
+    functions (``Driver.host_kernels``): the forward and a C++ backward node call them on tensor memory, with
+    no Python per call. It takes dense float32 tensors and no activation or relu; for anything else it returns
+    None and the caller takes the routes below.
+    """
+    if _host_linear is None or activation not in (None, "relu") or _functorch_active():
+        return None
+    kernels = registry.active().host_kernels
+    if kernels is None:
+        return None
+    return _host_linear(x, weight, bias, activation == "relu", kernels, linear_backward_recorded)
+
+
+def linear_backward_recorded(x, weight, output, grad, relu, has_bias, needs_input_grad):
+    """The C++ route's backward when autograd records it (``create_graph=True``): the formula on the
+    registered operators, whose own derivatives give the second derivative."""
+    ctx = Context()
+    ctx.activation, ctx.has_bias = ("relu" if relu else None), has_bias
+    ctx.saved_tensors, ctx.needs_input_grad = (x, weight, None, output), needs_input_grad
+    return gradients.linear_backward(torch.ops.halkit, ctx, grad)[:3]
 
 
 class LinearFunction(torch.autograd.Function):

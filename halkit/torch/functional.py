@@ -6,6 +6,9 @@ Each picks the cheapest correct route:
   make_fx), for a tensor subclass, or for a tensor on another device (the
   ``halkit`` PyTorch device): the registered ``torch.ops.halkit`` operator,
   which those systems trace and the dispatcher sends to the right device;
+* eager linear on a driver that publishes C kernels (``Driver.host_kernels``, the
+  native one): HALLinear's C++ route, forward and backward without Python
+  (:func:`halkit.torch.autograd.host_linear`);
 * eager with gradients wanted: an autograd Function that calls the HAL kernel
   directly (same backward formula as the operator, no dispatcher round trip);
 * eager without gradients (inference, ``torch.no_grad``): the kernel itself.
@@ -22,7 +25,7 @@ import torch
 from halkit.hal.checks import conv_padding
 
 from . import ops, tensor_ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
-from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction, apply
+from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction, apply, host_linear
 
 _halkit_ops = torch.ops.halkit
 
@@ -61,6 +64,9 @@ def linear(x, weight, bias=None, activation=None):
     if (type(x) is not torch.Tensor or not x.is_cpu or torch.compiler.is_compiling()
             or torch._C._len_torch_dispatch_stack() > 0):
         return _halkit_ops.linear.default(x, weight, bias, activation)
+    output = host_linear(x, weight, bias, activation)
+    if output is not None:
+        return output
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
         return apply(LinearFunction, x, weight, bias, activation)

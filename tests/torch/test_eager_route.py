@@ -1,9 +1,12 @@
-"""The eager autograd route of HALLinear & co (halkit.torch.autograd), checked on both of its forms.
+"""The eager autograd routes of HALLinear & co (halkit.torch.autograd), each checked.
 
-"node": the C++ autograd node from the torch device extension (cpp/torch_device/autograd_node.cpp), the
-route taken when that extension is built; "function": the Python torch.autograd.Function, the route without
-it. Each must behave as torch's own nodes do: the same gradients, torch's errors for a second backward and for
-an in-place change of a saved tensor, saved-tensor hooks honoured, the graph freed by reference counting.
+"host": HALLinear's C++ route (cpp/torch_device/eager_linear.cpp), forward and backward on the driver's C
+kernels, taken on a driver that publishes them (the native one; these tests run on it); "node": the Python
+forward with the C++ autograd node of cpp/torch_device/autograd_node.cpp, the route of the other layers and of
+linear elsewhere; "function": the Python torch.autograd.Function, the route without the torch device
+extension. Each must behave as torch's own nodes do: the same gradients, torch's errors for a second
+backward and for an in-place change of a saved tensor, saved-tensor hooks honoured, the graph freed by
+reference counting.
 """
 import gc
 import os
@@ -14,6 +17,7 @@ import torch
 from torch import nn
 from torch.autograd import forward_ad
 
+from halkit import hal
 from halkit.torch import HALConv2d, HALLayerNorm, HALLinear, autograd, linear, tensor_ops
 
 from twin_checks import assert_forward_and_gradients_match
@@ -21,16 +25,34 @@ from twin_checks import assert_forward_and_gradients_match
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-@pytest.fixture(params=["node", "function"])
-def route(request, monkeypatch):
-    if request.param == "node":
-        if autograd._attach_backward is None:
-            if os.environ.get("CI"):  # CI builds the extension: the node route must be there
-                pytest.fail("halkit.torch.device._C has no attach_backward: run `python -m halkit.build`")
-            pytest.skip("the torch device extension is not built (python -m halkit.build)")
+def _require_extension(name):
+    if getattr(autograd, name) is None:
+        if os.environ.get("CI"):  # CI builds the extension: every route must be there
+            pytest.fail(f"halkit.torch.device._C lacks what autograd.{name} holds: run `python -m halkit.build`")
+        pytest.skip("the torch device extension is not built (python -m halkit.build)")
+
+
+def _select_route(name, monkeypatch):
+    if name == "host":
+        _require_extension("_host_linear")
+        return name
+    monkeypatch.setattr(autograd, "_host_linear", None)
+    if name == "node":
+        _require_extension("_attach_backward")
     else:
         monkeypatch.setattr(autograd, "_attach_backward", None)
-    return request.param
+    return name
+
+
+@pytest.fixture(params=["host", "node", "function"])
+def route(request, monkeypatch):
+    return _select_route(request.param, monkeypatch)
+
+
+@pytest.fixture(params=["node", "function"])
+def python_formula_route(request, monkeypatch):
+    """The routes whose backward runs the Python formula (tensor_ops.linear_grads)."""
+    return _select_route(request.param, monkeypatch)
 
 
 def _twins(module, *args, **kwargs):
@@ -68,7 +90,7 @@ def test_grad_fn_is_named_after_the_function(route):
     assert len(y.grad_fn.next_functions) >= 2  # the edges to the weight and bias (and x when it needs a gradient)
 
 
-def test_only_the_gradients_asked_for_are_computed(route, monkeypatch):
+def test_only_the_gradients_asked_for_are_computed(python_formula_route, monkeypatch):
     asked = []
     real = tensor_ops.linear_grads
     monkeypatch.setattr(tensor_ops, "linear_grads", lambda *a: asked.append(a[3:]) or real(*a))
@@ -77,6 +99,25 @@ def test_only_the_gradients_asked_for_are_computed(route, monkeypatch):
     layer(torch.randn(4, 3)).sum().backward()  # x needs no gradient, the weight is frozen: only the bias's
     assert asked == [(False, False, True)]
     assert layer.weight.grad is None and layer.bias.grad is not None
+
+
+@pytest.mark.parametrize("frozen", ["weight", "bias", "x"])
+def test_a_frozen_input_gets_no_gradient(route, frozen):
+    layer = HALLinear(3, 2)
+    x = torch.randn(4, 3, requires_grad=True)
+    tensors = {"weight": layer.weight, "bias": layer.bias, "x": x}
+    tensors[frozen].requires_grad_(False)
+    ref = nn.Linear(3, 2)
+    ref.load_state_dict(layer.state_dict())
+    x_ref = x.detach().clone().requires_grad_(frozen != "x")
+    layer(x).square().sum().backward()
+    ref(x_ref).square().sum().backward()
+    expected = {"weight": ref.weight.grad, "bias": ref.bias.grad, "x": x_ref.grad}
+    for name, tensor in tensors.items():
+        if name == frozen:
+            assert tensor.grad is None
+        else:
+            torch.testing.assert_close(tensor.grad, expected[name], **TOL)
 
 
 def test_second_backward_is_torchs_error(route):
@@ -139,7 +180,7 @@ def test_graph_is_freed_by_reference_counting(route):
         gc.enable()
 
 
-def test_an_error_in_the_backward_formula_reaches_the_caller(route, monkeypatch):
+def test_an_error_in_the_backward_formula_reaches_the_caller(python_formula_route, monkeypatch):
     def broken(*args):
         raise ValueError("formula failed")
 

@@ -25,6 +25,7 @@ _ACTIVATION_CODE = {None: 0, "relu": 1, "gelu": 2}
 
 class NativeDriver(NumpyDriver):
     name = "native"
+    host_kernels = _native.host_kernels  # its GEMM, row sum and relu_backward for the C++ eager layers
 
     # --- GEMMs --------------------------------------------------------------------------------------------
     def gemm(self, a, b, bias=None, trans_a=False, trans_b=False, activation=None):
