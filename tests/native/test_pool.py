@@ -15,11 +15,22 @@ POOLS = [
     ((2, 2, 7, 7), 2, 3, 1, 1, True),        # ceil mode: the last window starts in the input
     ((8, 64, 32, 32), 3, 2, 1, 1, False),    # big enough for threads
 ]
+# Max pooling's separable kernel: rows wider than a vector with tails, odd and even widths, stride 2 with odd
+# and even tap offsets (dilation), stride 1, a generic stride, asymmetric windows
+MAX_POOLS = POOLS + [
+    ((1, 3, 5, 37), 3, 2, 1, 1, False),
+    ((1, 3, 6, 38), (2, 4), 2, (1, 2), 1, True),
+    ((1, 2, 9, 41), 3, 2, 1, 2, False),
+    ((1, 2, 9, 40), 3, (1, 2), 0, (1, 3), True),
+    ((2, 2, 17, 35), 3, 1, 1, 1, False),
+    ((1, 2, 11, 33), (2, 5), 1, (1, 2), (3, 2), False),
+    ((1, 2, 13, 29), 4, 3, 2, 1, True),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("geometry", POOLS, ids=str)
-def test_max_pool(dtype, geometry, ref, threads):
+@pytest.mark.parametrize("geometry", MAX_POOLS, ids=str)
+def test_max_pool(dtype, geometry, ref, isa, threads):
     shape, k, s, p, d, ceil = geometry
     rng = np.random.default_rng(1)
     x = rnd(rng, shape, dtype)
@@ -29,6 +40,18 @@ def test_max_pool(dtype, geometry, ref, threads):
     close(y, ref.max_pool2d(x, **kw), dict(rtol=0, atol=0))
     g = rnd(rng, y.shape, dtype)
     close(native.max_pool2d_backward(g, x, **kw), ref.max_pool2d_backward(g, x, **kw), RED[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", MAX_POOLS[-7:], ids=str)
+def test_max_pool_scattered_nan_and_inf(dtype, geometry, ref, isa):
+    shape, k, s, p, d, ceil = geometry
+    rng = np.random.default_rng(2)
+    x = rnd(rng, shape, dtype)
+    for value, share in ((np.nan, 0.03), (np.inf, 0.02), (-np.inf, 0.05)):
+        x[rng.random(shape) < share] = value
+    kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+    close(native.max_pool2d(x, **kw), ref.max_pool2d(x, **kw), dict(rtol=0, atol=0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
