@@ -1,6 +1,7 @@
 """halkit.torch — the PyTorch adapter over the HAL.
 
-* ``HALLinear``, ``HALConv2d``, ``HALLayerNorm``: drop-ins for the torch.nn layers;
+* ``HALLinear``, ``HALConv2d``, ``HALLayerNorm`` and the pooling layers ``HALMaxPool2d``,
+  ``HALAvgPool2d``, ``HALAdaptiveAvgPool2d``: drop-ins for the torch.nn layers;
 * ``convert(model)``: swaps those layers in an existing model;
 * ``linear``, ``conv2d``, ``layer_norm``: the differentiable functions behind them;
 * ``torch.ops.halkit.*``: every HAL op as a torch.library operator with a fake
@@ -16,6 +17,8 @@ from . import ops  # noqa: F401  (registers torch.ops.halkit.*)
 from .convert import convert
 from .functional import conv2d, layer_norm, linear
 from .modules import HALConv2d, HALLayerNorm, HALLinear
+from .pooling import HALAdaptiveAvgPool2d, HALAvgPool2d, HALMaxPool2d
 from .profiling import profile
 
-__all__ = ["HALConv2d", "HALLayerNorm", "HALLinear", "convert", "conv2d", "layer_norm", "linear", "profile"]
+__all__ = ["HALAdaptiveAvgPool2d", "HALAvgPool2d", "HALConv2d", "HALLayerNorm", "HALLinear", "HALMaxPool2d", "convert",
+           "conv2d", "layer_norm", "linear", "profile"]

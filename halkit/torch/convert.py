@@ -7,19 +7,22 @@ from torch import nn
 
 from .arrays import SUPPORTED_DTYPES
 from .modules import HALConv2d, HALLayerNorm, HALLinear
-
+from .pooling import HALAdaptiveAvgPool2d, HALAvgPool2d, HALMaxPool2d
 
 # Exact types only: a subclass may override forward, which the swap would silently drop.
-_REPLACEMENTS = {nn.Linear: HALLinear, nn.Conv2d: HALConv2d, nn.LayerNorm: HALLayerNorm}
+_REPLACEMENTS = {nn.Linear: HALLinear, nn.Conv2d: HALConv2d, nn.LayerNorm: HALLayerNorm, nn.MaxPool2d: HALMaxPool2d,
+                 nn.AvgPool2d: HALAvgPool2d, nn.AdaptiveAvgPool2d: HALAdaptiveAvgPool2d}
 
 
 def convert(model: nn.Module, inplace: bool = True) -> nn.Module:
-    """Replace every nn.Linear, nn.Conv2d and nn.LayerNorm in ``model`` by its HAL module.
+    """Replace every nn.Linear, nn.Conv2d, nn.LayerNorm, nn.MaxPool2d, nn.AvgPool2d and nn.AdaptiveAvgPool2d
+    in ``model`` by its HAL module.
 
     The HAL modules hold the same Parameter objects, so an optimizer built on
     the model's parameters keeps working. Layers the HAL cannot run are left
-    alone (multi-dimensional LayerNorm, asymmetric
-    'same' padding, parameters that are not float32/float64 CPU tensors), as
+    alone (multi-dimensional LayerNorm, asymmetric 'same' padding, max pooling
+    that returns indices, average pooling with a divisor override, parameters
+    that are not float32/float64 CPU tensors), as
     are subclasses of the torch layers; children are converted recursively.
     Hooks registered on a replaced layer are not carried over.
 
