@@ -41,7 +41,8 @@ SHAPES = [(1, 1, 1), (1, 64, 64), (3, 5, 7), (4, 72, 33), (17, 1, 300), (64, 512
 
 @pytest.mark.parametrize("m, n, k", SHAPES)
 @pytest.mark.parametrize("trans_a, trans_b", [(False, False), (False, True), (True, False), (True, True)])
-def test_gemm_f32_is_the_native_gemm(table, isa, threads, m, n, k, trans_a, trans_b, rng):
+def test_gemm_f32_is_the_native_gemm(table, isa, threads, m, n, k, trans_a, trans_b):
+    rng = np.random.default_rng(m * n * k)
     a = rnd(rng, (k, m) if trans_a else (m, k), np.float32)
     b = rnd(rng, (n, k) if trans_b else (k, n), np.float32)
     bias = rnd(rng, (n,), np.float32)
@@ -54,7 +55,8 @@ def test_gemm_f32_is_the_native_gemm(table, isa, threads, m, n, k, trans_a, tran
         np.testing.assert_array_equal(c, expected)  # the same kernel on the same memory: the same bits
 
 
-def test_gemm_f32_writes_within_its_row_stride(table, rng):
+def test_gemm_f32_writes_within_its_row_stride(table):
+    rng = np.random.default_rng(0)
     # c is a 3x4 window of a 3x10 buffer (ldc 10): the columns outside it stay untouched
     a, b = rnd(rng, (3, 5), np.float32), rnd(rng, (5, 4), np.float32)
     buffer = np.full((3, 10), 7.0, np.float32)
@@ -64,7 +66,8 @@ def test_gemm_f32_writes_within_its_row_stride(table, rng):
 
 
 @pytest.mark.parametrize("rows, n", [(1, 1), (1, 64), (7, 3), (1000, 300), (3, 70000)])
-def test_sum_rows_f32_is_the_native_sum_rows(table, isa, threads, rows, n, rng):
+def test_sum_rows_f32_is_the_native_sum_rows(table, isa, threads, rows, n):
+    rng = np.random.default_rng(rows + n)
     x = rnd(rng, (rows, n), np.float32)
     out = np.full(n, np.nan, np.float32)
     assert table.sum_rows_f32(ptr(x), rows, n, ptr(out)) == 0
@@ -72,7 +75,8 @@ def test_sum_rows_f32_is_the_native_sum_rows(table, isa, threads, rows, n, rng):
 
 
 @pytest.mark.parametrize("count", [1, 15, 64, 300_001])
-def test_relu_backward_f32_is_the_native_relu_backward(table, isa, threads, count, rng):
+def test_relu_backward_f32_is_the_native_relu_backward(table, isa, threads, count):
+    rng = np.random.default_rng(count)
     grad, x = rnd(rng, (count,), np.float32), rnd(rng, (count,), np.float32)
     x[::7] = 0.0  # relu's gradient at 0 is 0, as torch's
     out = np.full(count, np.nan, np.float32)
