@@ -66,11 +66,17 @@ py::array embedding(const py::handle& wo, const py::handle& io) {
     });
 }
 
-py::array embedding_backward(const py::handle& go, const py::handle& io, const py::handle& num_weights) {
+// padding_idx: rows of grad at that index add nothing (torch's padding row gets no gradient); -1: none.
+py::array embedding_backward(const py::handle& go, const py::handle& io, const py::handle& num_weights,
+                             const py::handle& padding_idx) {
     const char* fn = "embedding_backward";
     const Arr g = float_arg(go, fn, "grad");
     const py::array idx = index_arg(io, fn, "indices");
     const long V = int_arg(num_weights, fn, "num_weights", 0);
+    const long pad = int_arg(padding_idx, fn, "padding_idx", -1);
+    if (pad >= V)
+        value_err(std::string(fn) + ": padding_idx must be -1 (none) or in [0, num_weights = " + std::to_string(V) +
+                  "), got " + std::to_string(pad));
     const std::vector<long> gs = g.shape();
     if (gs.empty() || std::vector<long>(gs.begin(), gs.end() - 1) != std::vector<long>(idx.shape(), idx.shape() + idx.ndim()))
         value_err(std::string(fn) + ": grad " + shape_str(g.a) + " must be indices' shape " + shape_str(idx) +
@@ -85,13 +91,15 @@ py::array embedding_backward(const py::handle& go, const py::handle& io, const p
         T* yp = y.mutable_data();
         {
             py::gil_scoped_release nogil;
-            std::fill(yp, yp + V * D, T(0));
+            // A large table's zero fill outweighs the scatter (BERT: 30522 rows for 1024 indices): split by rows.
+            rows_run(V, D, [&](long r0, long nr) { std::memset(yp + r0 * D, 0, nr * D * sizeof(T)); });
             // columns split over threads: each adds every index's row slice, in index order (no races)
             const long nchunks = chunks_for(double(n) * D * sizeof(T), kCopyThreshold, D, 64);
             auto task = [&](long ch) {
                 long lo, hi;
                 split(D, ch, nchunks, 16, lo, hi);
                 for (long r = 0; r < n; ++r) {
+                    if (ip[r] == pad) continue;
                     T* dst = yp + ip[r] * D;
                     const T* src = gp + r * D;
                     for (long j = lo; j < hi; ++j) dst[j] += src[j];
@@ -235,7 +243,8 @@ py::array copy_strided(const py::handle& xo, const py::handle& shape_o, const py
 void register_layout(py::module_& m) {
     m.def("embedding", &embedding, py::arg("weight"), py::arg("indices"), "weight[indices] (int64 indices)");
     m.def("embedding_backward", &embedding_backward, py::arg("grad"), py::arg("indices"), py::arg("num_weights") = 0,
-          "scatter-add of grad rows into a (num_weights, dim) zero array");
+          py::arg("padding_idx") = -1,
+          "scatter-add of grad rows into a (num_weights, dim) zero array, rows at padding_idx (>= 0) skipped");
     m.def("cat", &cat, py::arg("xs"), py::arg("axis") = 0, "concatenate along axis");
     m.def("copy_strided", &copy_strided, py::arg("x"), py::arg("shape") = py::tuple(),
           py::arg("strides") = py::tuple(), py::arg("offset") = 0,

@@ -15,6 +15,9 @@
 #include <type_traits>
 #include <sys/mman.h>
 #include <utility>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // reciprocal estimates and mask tests (always-inline intrinsics: no ODR merging)
+#endif
 
 #include "kernels.hpp"
 

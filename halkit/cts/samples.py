@@ -209,10 +209,10 @@ def _embedding(rng, dtype, num=1, dim=1, index_shape=(1,)):
     return [uniform(rng, (num, dim), dtype), rng.integers(0, num, size=index_shape).astype(np.int64)], {}
 
 
-def _embedding_backward(rng, dtype, num=1, dim=1, index_shape=(1,)):
+def _embedding_backward(rng, dtype, num=1, dim=1, index_shape=(1,), padding_idx=-1):
     # Few rows for many indices: repeated indices, whose gradients must add up.
     indices = rng.integers(0, num, size=index_shape).astype(np.int64)
-    return [uniform(rng, (*index_shape, dim), dtype), indices], dict(num_weights=num)
+    return [uniform(rng, (*index_shape, dim), dtype), indices], dict(num_weights=num, padding_idx=padding_idx)
 
 
 def _cat(rng, dtype, shapes=((1,),), axis=0):
@@ -320,7 +320,8 @@ CASES: dict[str, list[dict]] = {
     "adaptive_avg_pool2d": [dict(), dict(n=2, c=3, h=7, w=5, oh=3, ow=2), dict(n=1, c=2, h=4, w=4, oh=4, ow=4),
                             dict(n=1, c=1, h=5, w=3, oh=7, ow=4)],
     "embedding": [dict(), dict(num=10, dim=7, index_shape=(3, 4)), dict(num=5, dim=3, index_shape=(0,))],
-    "embedding_backward": [dict(), dict(num=3, dim=5, index_shape=(4, 6)), dict(num=4, dim=2, index_shape=(0,))],
+    "embedding_backward": [dict(), dict(num=3, dim=5, index_shape=(4, 6)), dict(num=4, dim=2, index_shape=(0,)),
+                           dict(num=3, dim=5, index_shape=(4, 6), padding_idx=1)],
     "cat": [dict(), dict(shapes=((2, 3), (4, 3), (0, 3)), axis=0), dict(shapes=((2, 3, 1), (2, 3, 5)), axis=-1)],
     "copy_strided": [dict(), dict(size=12, shape=(4, 3), strides=(1, 4)),  # a transpose
                      dict(size=5, shape=(3, 5), strides=(0, 1)),  # a broadcast

@@ -437,12 +437,13 @@ def embedding(weight, indices):
     return _run("embedding", (weight, indices))
 
 
-def embedding_backward(grad, indices, num_weights: int):
-    """The gradient of embedding: grad rows summed into a (num_weights, dim) array."""
+def embedding_backward(grad, indices, num_weights: int, padding_idx: int = -1):
+    """The gradient of embedding: grad rows summed into a (num_weights, dim) array. The rows of grad whose index
+    is ``padding_idx`` add nothing, as torch's padding row gets no gradient; -1: no padding row."""
     checks.contiguous("grad", grad)
     checks.indices("indices", indices)
-    opset.infer("embedding_backward", (grad, indices), dict(num_weights=int(num_weights)))
-    return _run("embedding_backward", (grad, indices), (int(num_weights),))
+    opset.infer("embedding_backward", (grad, indices), dict(num_weights=int(num_weights), padding_idx=padding_idx))
+    return _run("embedding_backward", (grad, indices), (int(num_weights), int(padding_idx)))
 
 
 def cat(xs, axis: int = 0):

@@ -303,7 +303,10 @@ def _infer_embedding_backward(ins, p):
         _fail("embedding_backward", f"indices must be int64, got {idx.dtype}")
     if grad.shape[:-1] != idx.shape:
         _fail("embedding_backward", f"grad {grad.shape} must be indices' shape {idx.shape} + (dim,)")
-    return [Spec((int(p["num_weights"]), grad.shape[-1]), grad.dtype)]
+    num, pad = int(p["num_weights"]), p["padding_idx"]
+    if not isinstance(pad, (int, np.integer)) or isinstance(pad, bool) or not -1 <= pad < max(num, 0):
+        _fail("embedding_backward", f"padding_idx must be -1 (none) or in [0, num_weights = {num}), got {pad!r}")
+    return [Spec((num, grad.shape[-1]), grad.dtype)]
 
 
 def _infer_cat(ins, p):
@@ -446,8 +449,8 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     _op("adaptive_avg_pool2d_backward", "grad x", (("output_size", (1, 1)),), _infer_adaptive_backward),
     # indexing and layout
     _op("embedding", "weight indices", (), _infer_embedding, flops=0.0, doc="weight[indices]"),
-    _op("embedding_backward", "grad indices", (("num_weights", 0),), _infer_embedding_backward,
-        doc="scatter-add of grad rows into a (num_weights, dim) zero array"),
+    _op("embedding_backward", "grad indices", (("num_weights", 0), ("padding_idx", -1)), _infer_embedding_backward,
+        doc="scatter-add of grad rows into a (num_weights, dim) zero array; rows at padding_idx (>= 0) add nothing"),
     _op("cat", "xs*", (("axis", 0),), _infer_cat, flops=0.0),
     _op("copy_strided", "x", (("shape", ()), ("strides", ()), ("offset", 0)), _infer_copy_strided, flops=0.0,
         doc="a dense copy of the view (shape, strides, offset; in elements) of x's flat storage"),

@@ -313,9 +313,9 @@ def _embedding(node):
 
 def _embedding_backward(node):
     grad, indices, num_weights, padding_idx, scale_grad_by_freq = node.args
-    if padding_idx != -1 or scale_grad_by_freq:
-        return "embedding_backward with a padding_idx or scale_grad_by_freq has no HAL op"
-    return Lowering("embedding_backward", (grad, Index(indices), num_weights))
+    if scale_grad_by_freq:
+        return "embedding_backward with scale_grad_by_freq has no HAL op"
+    return Lowering("embedding_backward", (grad, Index(indices), num_weights, padding_idx))
 
 
 def _cat(node):

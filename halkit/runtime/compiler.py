@@ -8,7 +8,7 @@ from torch.fx import GraphModule, Node
 
 from halkit import hal
 
-from . import folding, fusion, lowering, partition, placement, timeline
+from . import clones, folding, fusion, lowering, partition, placement, timeline
 from .dryrun import DryRun, dry_run
 from .program import DeviceBoundary, HostBoundary, Program
 from .report import GraphReport, PartitionReport
@@ -108,6 +108,7 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
     and buffers (resident on a device, folded once per version)."""
     folded = folding.fold_batch_norms(gm, static_names) if kind == "inference" else set()
     static_names = static_names | folded  # folded weights are as static as the parameters they come from
+    dropped = clones.drop_clones(gm)
     partition.copy_input_views(gm)
     pristine = _copy(gm)  # to split again when some candidates stay on the CPU
     order = [(n.name, placement.aten_name(n)) for n in gm.graph.nodes if n.op == "call_function"]
@@ -126,7 +127,8 @@ def compile_graph(gm: GraphModule, target, policy, kind: str, static_names: set[
         by_name = {n.name: n for n in pristine.graph.nodes}
         split = partition.split(pristine, [[by_name[n.name] for n in c.nodes] for c in accepted])
     placements, reports, parts = {}, [], {}
-    fusions = dict.fromkeys((p.__name__ for p in fusion.PASSES), 0) | {"fold_batch_norm": len(folded) // 2}
+    fusions = dict.fromkeys((p.__name__ for p in fusion.PASSES), 0) | {"fold_batch_norm": len(folded) // 2,
+                                                                       "drop_clones": dropped}
     for index, candidate in enumerate(accepted):
         name = f"{partition.PREFIX}{index}"
         fresh = [n.name for n in getattr(split, name).graph.nodes if n.op == "placeholder"]

@@ -154,8 +154,8 @@ def embedding(weight, indices):
     return hal.embedding(D(weight), indices)
 
 
-def embedding_backward(grad, indices, num_weights):
-    return hal.embedding_backward(D(grad), indices, num_weights)
+def embedding_backward(grad, indices, num_weights, padding_idx=-1):
+    return hal.embedding_backward(D(grad), indices, num_weights, padding_idx)
 
 
 def cat(tensors, dim=0):

@@ -5,9 +5,10 @@ modelled price says little (``hal.host_spec()`` prices both alike) while a
 measurement says exactly which is faster: torch's kernels (oneDNN, MKL) beat a
 HAL kernel on some ops and lose on others, and the answer changes with the
 machine and the thread count. Nothing crosses a link in host memory, so the
-decision is per node and independent: each compute node is compiled alone —
-lowered and run exactly as inside a partition — and timed against its aten op
-on random inputs of its traced shapes, best of a few runs; the HAL keeps the
+decision is per node and independent: each compute node is compiled alone, with
+the views of graph inputs it reads (a weight's transpose) — lowered and run
+exactly as inside a partition — and timed against its aten op on random inputs
+of its traced shapes, best of a few runs; the HAL keeps the
 node when it is at least as fast. Results are cached per (target, op, shapes,
 arguments, threads) for the life of the process.
 """
@@ -21,10 +22,11 @@ import torch
 from torch._dispatch.python import no_python_dispatcher
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.fx import Graph, GraphModule, Node
-from torch.fx.node import map_arg
 
 from halkit import hal
 
+from . import partition
+from .capability import is_layout
 from .lowering import lower
 from .program import HostBoundary, Program
 from .timeline import concrete
@@ -61,15 +63,34 @@ def _example(value):
     return value
 
 
+def _input_views(node: Node) -> list[Node]:
+    """The views of graph inputs that node reads (``w.t()`` of a weight), in graph order. A partition takes such a
+    view in with the node and computes it on the input itself (for free); a measurement that made the view its
+    input would hand the HAL a dense copy of the transpose, which it then transposes back with a copy."""
+    found, stack = set(), list(node.all_input_nodes)
+    while stack:
+        arg = stack.pop()
+        if arg not in found and is_layout(arg) and partition.input_view(arg):
+            found.add(arg)
+            stack.extend(arg.all_input_nodes)
+    order = {n: i for i, n in enumerate(node.graph.nodes)}
+    return sorted(found, key=order.__getitem__)
+
+
 def _alone(node: Node) -> tuple[GraphModule, list]:
-    """A graph holding only ``node`` (its tensor inputs as placeholders), and example inputs for it."""
+    """A graph holding only ``node`` and the views of graph inputs it reads (its other tensor inputs, and the
+    inputs of those views, as placeholders), and example inputs for it."""
+    views = _input_views(node)
+    inputs = dict.fromkeys(a for n in (*views, node) for a in n.all_input_nodes if a not in views)
     graph, env, examples = Graph(), {}, []
-    for i, arg in enumerate(node.all_input_nodes):
+    for i, arg in enumerate(inputs):
         placeholder = graph.placeholder(f"input_{i}")
         placeholder.meta.update(arg.meta)
         env[arg] = placeholder
         examples.append(_example(arg.meta.get("val")))
-    copied = graph.node_copy(node, lambda n: env[n])
+    for view in views:
+        env[view] = graph.node_copy(view, env.__getitem__)
+    copied = graph.node_copy(node, env.__getitem__)
     parts = [u for u in node.users if u.target is operator.getitem]  # a tuple's used outputs, as in the graph
     graph.output(tuple(graph.node_copy(u, lambda n: copied) for u in parts) if parts else copied)
     return GraphModule(torch.nn.Module(), graph), examples
@@ -111,9 +132,7 @@ def timing(node: Node, target) -> Timing:
 
 def _measure(node: Node, target) -> Timing:
     gm, examples = _alone(node)
-    inputs = dict(zip(node.all_input_nodes, examples))
-    args, kwargs = map_arg((node.args, node.kwargs), inputs.__getitem__)
-    torch_s = _best(lambda: node.target(*args, **kwargs))
+    torch_s = _best(lambda: gm(*examples))  # before lowering: the aten node (and its input views) in torch
     lower(gm, target)
     program = Program(gm)
     boundary = HostBoundary(program)

@@ -28,7 +28,7 @@ def is_compute(node: Node) -> bool:
     return node.op == "call_function" and not is_layout(node) and node.target is not operator.getitem
 
 
-def _input_view(node: Node) -> bool:
+def input_view(node: Node) -> bool:
     """A layout op on a float graph input, directly or through other layout ops (a view of integer indices stays
     outside: only float arrays have a device layout op)."""
     value = node.meta.get("val")
@@ -44,7 +44,7 @@ def copy_input_views(gm: GraphModule) -> None:
     partition can take the view in and read the input itself."""
     graph = gm.graph
     for node in list(graph.nodes):
-        if not (is_layout(node) and _input_view(node)) or len(node.users) < 2:
+        if not (is_layout(node) and input_view(node)) or len(node.users) < 2:
             continue
         for user in list(node.users)[1:]:
             with graph.inserting_before(user):
@@ -75,7 +75,7 @@ def _with_input_views(nodes: set[Node]) -> set[Node]:
     stack = [a for n in nodes for a in n.all_input_nodes]
     while stack:
         node = stack.pop()
-        if node not in nodes and is_layout(node) and _input_view(node) and all(u in nodes for u in node.users):
+        if node not in nodes and is_layout(node) and input_view(node) and all(u in nodes for u in node.users):
             nodes.add(node)
             stack.extend(node.all_input_nodes)
     return nodes

@@ -134,8 +134,9 @@ GEOMETRY = {
     **{op: st.fixed_dictionaries(dict(n=st.integers(1, 2), c=st.integers(1, 2), h=st.integers(1, 9),
                                       w=st.integers(1, 9), oh=st.integers(1, 9), ow=st.integers(1, 9)))
        for op in ("adaptive_avg_pool2d", "adaptive_avg_pool2d_backward")},
-    **{op: st.fixed_dictionaries(dict(num=st.integers(1, 9), dim=st.integers(0, 6), index_shape=shapes(0, 3)))
-       for op in ("embedding", "embedding_backward")},
+    "embedding": st.fixed_dictionaries(dict(num=st.integers(1, 9), dim=st.integers(0, 6), index_shape=shapes(0, 3))),
+    "embedding_backward": st.fixed_dictionaries(dict(num=st.integers(1, 9), dim=st.integers(0, 6),
+                                                     index_shape=shapes(0, 3), padding_idx=st.integers(-1, 0))),
     "cat": cat(), "copy_strided": copy_strided(),
     "cast": st.fixed_dictionaries({"shape": shapes(), "to": st.sampled_from([None, "other"])}),
     "fill": st.fixed_dictionaries({"shape": shapes(), "value": st.floats(allow_nan=True, width=32)}),

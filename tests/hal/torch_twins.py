@@ -114,8 +114,9 @@ TWINS = {
     "adaptive_avg_pool2d_backward": lambda grad, x, output_size: _grads(
         lambda x: F.adaptive_avg_pool2d(x, output_size), grad, x),
     "embedding": lambda weight, indices: F.embedding(t(indices), t(weight)),
-    "embedding_backward": lambda grad, indices, num_weights: _grads(
-        lambda w: F.embedding(t(indices), w), grad, np.zeros((num_weights, grad.shape[-1]), grad.dtype)),
+    "embedding_backward": lambda grad, indices, num_weights, padding_idx: _grads(
+        lambda w: F.embedding(t(indices), w, None if padding_idx < 0 else padding_idx), grad,
+        np.zeros((num_weights, grad.shape[-1]), grad.dtype)),
     "cat": lambda xs, axis: torch.cat(t(xs), axis),
     "copy_strided": lambda x, shape, strides, offset: torch.as_strided(t(x), shape, strides, offset).contiguous(),
     "cast": lambda x, dtype: t(x).to(getattr(torch, dtype)),

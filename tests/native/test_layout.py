@@ -15,8 +15,11 @@ def test_embedding_and_backward(dtype, ref, threads):
         idx = rng.integers(0, v, idx_shape).astype(np.int64)
         close(native.embedding(w, idx), ref.embedding(w, idx), EXACT)
         g = rnd(rng, idx_shape + (d,), dtype)
-        got = native.embedding_backward(g, idx, v)
-        close(got, ref.embedding_backward(g, idx, v), dict(rtol=1e-5, atol=1e-5))
+        for pad in (-1, 0, v - 1):  # no padding row, the first, the last
+            got = native.embedding_backward(g, idx, v, pad)
+            close(got, ref.embedding_backward(g, idx, v, pad), dict(rtol=1e-5, atol=1e-5))
+            if pad >= 0:
+                assert not got[pad].any(), "the padding row gets no gradient"
 
 
 @pytest.mark.parametrize("call,exc,match", [
@@ -27,6 +30,8 @@ def test_embedding_and_backward(dtype, ref, threads):
     (lambda: native.embedding_backward(np.ones((2, 3), np.float32), np.array([0, 5]), 5), IndexError, "indices"),
     (lambda: native.embedding_backward(np.ones((2, 3), np.float32), np.array([0]), 5), ValueError, "shape"),
     (lambda: native.embedding_backward(np.ones((1, 3), np.float32), np.array([0]), -1), ValueError, "num_weights"),
+    (lambda: native.embedding_backward(np.ones((1, 3), np.float32), np.array([0]), 5, 5), ValueError, "padding_idx"),
+    (lambda: native.embedding_backward(np.ones((1, 3), np.float32), np.array([0]), 5, -2), ValueError, "padding_idx"),
 ])
 def test_embedding_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):

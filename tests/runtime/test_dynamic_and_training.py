@@ -48,3 +48,20 @@ def test_torch_compile_backend_name_works_after_import():
     forward = rt.last_report().graph("forward")  # the default policy on a host-memory driver: measured placement
     addmm = [p for p in forward.placements if p.op == "aten.addmm"]
     assert len(addmm) == 3 and all("measured" in p.reason for p in addmm), str(forward)
+
+
+def test_embedding_with_a_padding_row_trains_on_the_hal():
+    """BERT's word embeddings have padding_idx=0: their gradient (aten.embedding_dense_backward with a padding_idx)
+    runs on the HAL, the padding row's gradient stays zero, and every gradient matches eager."""
+    torch.manual_seed(0)
+    eager = nn.Sequential(nn.Embedding(11, 6, padding_idx=0), nn.Linear(6, 3))
+    model = copy.deepcopy(eager)
+    ids = torch.tensor([[0, 3, 3, 10], [5, 0, 1, 3]])  # the padding index twice, repeated rows
+    compiled, report = rt.compile(model, (ids,), device="numpy", policy=models.MODELLED)
+    for net in (compiled, eager):
+        (net(ids) * torch.linspace(-1, 1, 24).reshape(2, 4, 3)).sum().backward()
+    backward = [p for p in report.graph("backward").placements if p.op == "aten.embedding_dense_backward"]
+    assert backward and all(p.where != "cpu" for p in backward), str(report.graph("backward"))
+    assert not model[0].weight.grad[0].any()
+    for a, b in zip(model.parameters(), eager.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-5)

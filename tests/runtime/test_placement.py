@@ -124,3 +124,21 @@ def test_measured_placement_keeps_the_faster_side(monkeypatch):
     where = {p.op: p for p in graph.placements}
     assert where["aten.relu"].where == "hal_0" and "measured 1 µs on numpy vs 2 µs in torch" in where["aten.relu"].reason
     assert where["aten.addmm"].where == "cpu" and where["aten.addmm"].reason.startswith("torch is faster here")
+
+
+def test_a_measured_node_reads_its_weight_as_a_partition_would():
+    """A linear's aten form reads w.t(); a partition computes that view on the weight itself, so the measurement
+    does too (timing a dense copy of the transpose would charge the HAL a transpose back that never runs)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from halkit.runtime import measure
+    from halkit.runtime.targets import get_target
+
+    x, w, b = torch.randn(6, 4), torch.randn(3, 4), torch.randn(3)
+    gm = make_fx(nn.functional.linear, tracing_mode="fake")(x, w, b)
+    addmm = next(n for n in gm.graph.nodes if n.target is torch.ops.aten.addmm.default)
+    alone, examples = measure._alone(addmm)
+    assert sorted(tuple(e.shape) for e in examples) == [(3,), (3, 4), (6, 4)]  # bias, the weight as stored, x
+    assert any(n.target is torch.ops.aten.t.default for n in alone.graph.nodes)
+    timing = measure._measure(addmm, get_target("numpy"))
+    assert timing.hal_s > 0 and timing.torch_s > 0

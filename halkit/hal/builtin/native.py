@@ -162,8 +162,8 @@ class NativeDriver(NumpyDriver):
     def embedding(self, weight, indices):
         return _native.embedding(weight, indices)
 
-    def embedding_backward(self, grad, indices, num_weights=0):
-        return _native.embedding_backward(grad, indices, num_weights)
+    def embedding_backward(self, grad, indices, num_weights=0, padding_idx=-1):
+        return _native.embedding_backward(grad, indices, num_weights, padding_idx)
 
     # Layout ops move every dtype a device stores (int64 indices, bool masks); the C++ kernels move floats.
     def cat(self, xs, axis=0):

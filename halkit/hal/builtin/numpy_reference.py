@@ -353,9 +353,13 @@ class NumpyDriver(HostDriver):
                              f"{indices.min()} to {indices.max()}")
         return _new(weight[indices])
 
-    def embedding_backward(self, grad, indices, num_weights=0):
+    def embedding_backward(self, grad, indices, num_weights=0, padding_idx=-1):
         out = np.zeros((num_weights, grad.shape[-1]), grad.dtype)
-        np.add.at(out, indices.reshape(-1), grad.reshape(indices.size, grad.shape[-1]))  # not -1: dim may be 0
+        flat, rows = indices.reshape(-1), grad.reshape(indices.size, grad.shape[-1])  # not -1: dim may be 0
+        if padding_idx >= 0:  # the padding row gets no gradient
+            kept = flat != padding_idx
+            flat, rows = flat[kept], rows[kept]
+        np.add.at(out, flat, rows)
         return out
 
     def cat(self, xs, axis=0):
