@@ -135,7 +135,8 @@ py::object linear(const at::Tensor& x_in, const at::Tensor& weight_in, const std
   // A tensor left over from a finished functorch transform is unwrapped, as Function.apply does.
   const at::Tensor x = at::functorch::unwrapIfDead(x_in), weight = at::functorch::unwrapIfDead(weight_in);
   const at::Tensor bias = bias_in ? at::functorch::unwrapIfDead(*bias_in) : at::Tensor();
-  if (!dense_f32(x) || !dense_f32(weight) || weight.dim() != 2 || x.size(-1) != weight.size(1)) return py::none();
+  if (!dense_f32(x) || !dense_f32(weight) || x.dim() == 0 || weight.dim() != 2 || x.size(-1) != weight.size(1))
+    return py::none();
   const long n = weight.size(0), k = weight.size(1), m = x.numel() / k;
   if (bias.defined() && (!dense_f32(bias) || bias.dim() != 1 || bias.size(0) != n)) return py::none();
 

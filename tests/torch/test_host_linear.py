@@ -139,6 +139,8 @@ def test_declined_cases_take_the_python_route_and_match_torch(route, case):
 def test_bad_input_gets_the_python_routes_error(route):
     with pytest.raises(ValueError, match="inner dimensions|in_features|columns"):
         linear(torch.randn(2, 3), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        linear(torch.tensor(1.0), torch.randn(4, 1))
     with pytest.raises(TypeError, match="dtype"):
         linear(torch.randn(2, 3).half(), torch.randn(4, 3).half())
 
