@@ -196,8 +196,10 @@ template <class T> void k_softmax(const T* x, T* y, long rows, long n) {
                 std::memcpy(yr + i, t, (n - i) * sizeof(T));
             }
         }
-        V vs = splat<T>(sum);
-        map1(yr, yr, n, [vs](V v) { return v / vs; });
+        // One divide per row, a multiply per element: a vector divide costs ~16x a multiply's throughput and
+        // made softmax 0.8x torch's; the product is within an ulp of the quotient (torch multiplies too).
+        const V inv = splat<T>(T(1) / sum);
+        map1(yr, yr, n, [inv](V v) { return v * inv; });
     }
 }
 
