@@ -26,7 +26,6 @@ from torch.fx import Graph, GraphModule, Node
 from halkit import hal
 
 from . import partition
-from .capability import is_layout
 from .lowering import lower
 from .program import HostBoundary, Program
 from .timeline import concrete
@@ -64,17 +63,11 @@ def _example(value):
 
 
 def _input_views(node: Node) -> list[Node]:
-    """The views of graph inputs that node reads (``w.t()`` of a weight), in graph order. A partition takes such a
-    view in with the node and computes it on the input itself (for free); a measurement that made the view its
-    input would hand the HAL a dense copy of the transpose, which it then transposes back with a copy."""
-    found, stack = set(), list(node.all_input_nodes)
-    while stack:
-        arg = stack.pop()
-        if arg not in found and is_layout(arg) and partition.input_view(arg):
-            found.add(arg)
-            stack.extend(arg.all_input_nodes)
+    """The views of graph inputs that node reads (``w.t()`` of a weight), in graph order: what a partition takes in
+    with the node and computes on the input itself (for free). A measurement that made the view its input would
+    hand the HAL a dense copy of the transpose, which it then transposes back with a copy."""
     order = {n: i for i, n in enumerate(node.graph.nodes)}
-    return sorted(found, key=order.__getitem__)
+    return sorted(partition.with_input_views({node}) - {node}, key=order.__getitem__)
 
 
 def _alone(node: Node) -> tuple[GraphModule, list]:

@@ -28,7 +28,7 @@ def is_compute(node: Node) -> bool:
     return node.op == "call_function" and not is_layout(node) and node.target is not operator.getitem
 
 
-def input_view(node: Node) -> bool:
+def _input_view(node: Node) -> bool:
     """A layout op on a float graph input, directly or through other layout ops (a view of integer indices stays
     outside: only float arrays have a device layout op)."""
     value = node.meta.get("val")
@@ -44,7 +44,7 @@ def copy_input_views(gm: GraphModule) -> None:
     partition can take the view in and read the input itself."""
     graph = gm.graph
     for node in list(graph.nodes):
-        if not (is_layout(node) and input_view(node)) or len(node.users) < 2:
+        if not (is_layout(node) and _input_view(node)) or len(node.users) < 2:
             continue
         for user in list(node.users)[1:]:
             with graph.inserting_before(user):
@@ -64,18 +64,19 @@ def propose(gm: GraphModule, target, keep=None) -> list[list[Node]]:
     order = {node: i for i, node in enumerate(gm.graph.nodes)}
     found = []
     for partition in partitions:
-        nodes = _with_input_views(_with_whole_tuples(set(partition.nodes)))
+        nodes = with_input_views(_with_whole_tuples(set(partition.nodes)))
         if any(is_compute(n) for n in nodes):
             found.append(sorted(nodes, key=order.__getitem__))
     return sorted(found, key=lambda nodes: order[nodes[0]])
 
 
-def _with_input_views(nodes: set[Node]) -> set[Node]:
-    """The partition plus the views of graph inputs that only it reads."""
+def with_input_views(nodes: set[Node]) -> set[Node]:
+    """``nodes`` (a partition, or one node being measured) plus the views of graph inputs that only they read,
+    which the partition computes on the input itself; ``nodes`` is extended in place and returned."""
     stack = [a for n in nodes for a in n.all_input_nodes]
     while stack:
         node = stack.pop()
-        if node not in nodes and is_layout(node) and input_view(node) and all(u in nodes for u in node.users):
+        if node not in nodes and is_layout(node) and _input_view(node) and all(u in nodes for u in node.users):
             nodes.add(node)
             stack.extend(node.all_input_nodes)
     return nodes

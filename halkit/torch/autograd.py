@@ -6,7 +6,9 @@ backward formula and saved tensors are shared with the registered operators
 (:mod:`halkit.torch.gradients`, handed :mod:`halkit.torch.tensor_ops` as the op
 provider), so eager and compiled gradients are the same computation.
 
-:func:`apply` runs such a Function by one of two routes:
+Linear has a shorter route still where the driver publishes C kernels (:func:`host_linear`: forward and
+backward in C++, no Python per call); otherwise, and for the other ops, :func:`apply` runs such a Function
+by one of two routes:
 
 * **a C++ node** (when the torch device extension is built, ``python -m halkit.build``):
   the forward runs as plain Python on a :class:`Context`, and ``attach_backward``
