@@ -314,10 +314,18 @@ constexpr int kStreamRows = 4;  // rows gemv_stream takes for (K,N) B (k_gemm)
 
 // Dot-product kernel for op(B) = W^T with W (N,K) row-major (the nn.Linear
 // layout) and few rows: C[i, j] = <A row i, W row j>, both contiguous in k.
-// Streams W exactly once; no packing.
+// Streams W exactly once; no packing of W (an outer-product kernel would have to
+// transpose it first: linear 4x1024x1024 ran at a third of matmul's speed).
+// xp: the ROWS rows of A interleaved by vectors (k-vector q of row i at
+// xp + (q * ROWS + i) * L, zero padded to whole vectors), so that one k step
+// reads ROWS consecutive vectors: rows of A 4 KiB apart all fall into one L1
+// set, and with the W rows they overflowed it (the kernel ran at 40 % of peak).
+// ROWS x JB accumulators, ROWS + JB + ROWS x JB <= 31 vector registers.
+constexpr long kDotPrefetch = 1024;  // bytes ahead on each W row (same run, 1 thread: linear 3x1024x1024 +20 %)
 template <class T, int ROWS, int JB>
-__attribute__((noinline)) void dot_kernel(long K, const T* const* __restrict ar, const T* __restrict w, long ldw,
-                                          T* __restrict C, long ldc, int nj, const T* __restrict bias, int act) {
+__attribute__((noinline)) void dot_kernel(long K, const T* __restrict xp, const T* __restrict w, long ldw,
+                                          T* __restrict C, long ldc, int nj, bool accum, const T* __restrict bias,
+                                          int act) {
     using V = typename Vec<T>::V;
     constexpr int L = Vec<T>::L;
     V acc[ROWS][JB];
@@ -328,22 +336,27 @@ __attribute__((noinline)) void dot_kernel(long K, const T* const* __restrict ar,
     const T* wr[JB];
     for (int j = 0; j < JB; ++j) wr[j] = w + (j < nj ? j : 0) * ldw;
     long k = 0;
-    for (; k + L <= K; k += L) {
+    for (const T* xq = xp; k + L <= K; k += L, xq += ROWS * L) {
         V x[ROWS];
 #pragma GCC unroll 64
-        for (int i = 0; i < ROWS; ++i) x[i] = loadu(ar[i] + k);
+        for (int i = 0; i < ROWS; ++i) x[i] = in_register(loadu(xq + i * L));  // loaded once, not once per W row
 #pragma GCC unroll 64
         for (int j = 0; j < JB; ++j) {
+            __builtin_prefetch(wr[j] + k + kDotPrefetch / sizeof(T), 0, 3);
             V wv = loadu(wr[j] + k);
 #pragma GCC unroll 64
             for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
         }
     }
+    // Lane sums by halving (log2 L shuffle + add steps, independent across
+    // outputs): a lane-by-lane scalar sum is a 16-add dependency chain per output,
+    // which cost linear 1x1024x1024 a fifth of its time.
+    const T* xt = xp + k * ROWS;  // the zero-padded last vector of each row
     for (int i = 0; i < ROWS; ++i) {
         for (int j = 0; j < nj; ++j) {
-            T s = 0;
-            for (int l = 0; l < L; ++l) s += acc[i][j][l];
-            for (long kk = k; kk < K; ++kk) s += ar[i][kk] * wr[j][kk];
+            T s = lane_sum<T>(acc[i][j]);
+            for (long kk = k; kk < K; ++kk) s += xt[i * L + (kk - k)] * wr[j][kk];
+            if (accum) s += C[i * ldc + j];
             if (bias) s += bias[j];
             if (act == ACT_RELU) s = s < T(0) ? T(0) : s;
             else if (act == ACT_GELU) s = T(0.5) * s * (T(1) + std::erf(s * T(0.70710678118654752440)));
@@ -351,12 +364,18 @@ __attribute__((noinline)) void dot_kernel(long K, const T* const* __restrict ar,
         }
     }
 }
-template <class T> using DK = void (*)(long, const T* const*, const T*, long, T*, long, int, const T*, int);
-template <class T> HK_ALWAYS_INLINE DK<T> dot_for(int rows) {
-    constexpr DK<T> tab[] = {nullptr, &dot_kernel<T, 1, 8>, &dot_kernel<T, 2, 6>, &dot_kernel<T, 3, 4>};
+template <class T> using DK = void (*)(long, const T*, const T*, long, T*, long, int, bool, const T*, int);
+constexpr int kDotRows = 8;  // rows of A per dot_kernel call
+// W rows per pass: as many as the registers allow (fewer W streams would leave the
+// x loads from L1 the bottleneck, more would spill)
+constexpr int dot_jb(int rows) { return rows <= 2 ? 8 : rows == 3 ? 6 : rows <= 5 ? 4 : rows <= 7 ? 3 : 2; }
+template <class T, int... R> HK_ALWAYS_INLINE DK<T> dot_pick(int rows, std::integer_sequence<int, R...>) {
+    constexpr DK<T> tab[] = {nullptr, &dot_kernel<T, R + 1, dot_jb(R + 1)>...};
     return tab[rows];
 }
-constexpr int dot_jb(int rows) { return rows == 1 ? 8 : rows == 2 ? 6 : 4; }
+template <class T> HK_ALWAYS_INLINE DK<T> dot_for(int rows) {
+    return dot_pick<T>(rows, std::make_integer_sequence<int, kDotRows>{});
+}
 
 // Pack buffers persist per thread (pool workers are persistent), 64-byte aligned;
 // from 1 MiB on they are 2 MiB aligned and backed by transparent huge pages
@@ -519,46 +538,83 @@ template <class T> void gemm_fill(const GemmProblem<T>& p) {
     }
 }
 
-// C[:, n0:n1] for M <= kGemvRows rows: B streamed once.
+// C[:, n0:n1] for M <= kStreamRows rows of (K,N) B: B streamed once.
 template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
     constexpr int L = Cfg<T>::L, NR = Cfg<T>::NR;
     const long M = p.M, N = n1 - n0, K = p.K;
     T* Cb = p.c + n0;
     const T* bias = p.bias ? p.bias + n0 : nullptr;
-    if (!p.tb) {
-        T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
-        for (long k = 0; k < K; ++k)
-            for (long i = 0; i < M; ++i) Ap[k * M + i] = p.ta ? p.a[k * p.lda + i] : p.a[i * p.lda + k];
-        const long nmain = N / L * L;
-        if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
-        if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
-            const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kStreamRows>{});
-            const int nr = (int)(N - nmain);
-            const long KE = 4096;  // K blocks keep the edge panel <= 4096 x NR
-            T* Be = (T*)tl_bufB.get(hmin(K, KE) * NR * sizeof(T));
-            for (long pc = 0; pc < K; pc += KE) {
-                const long kc = hmin(KE, K - pc);
-                pack_B(Be, p, pc, kc, n0 + nmain, nr);
-                narrow(kc, Ap + pc * M, 0, Be, NR, Cb + nmain, p.ldc, nr, kflags(p, pc, kc),
-                       bias ? bias + nmain : nullptr, p.act, nullptr);
+    T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
+    for (long k = 0; k < K; ++k)
+        for (long i = 0; i < M; ++i) Ap[k * M + i] = p.ta ? p.a[k * p.lda + i] : p.a[i * p.lda + k];
+    const long nmain = N / L * L;
+    if (nmain) gemv_for<T>((int)M)(K, Ap, p.b + n0, p.ldb, Cb, p.ldc, nmain, bias, p.act);
+    if (nmain < N) {  // < L columns left: zero-padded B edge panel + narrow micro-kernel
+        const UK<T> narrow = pick_narrow<T>((int)M, std::make_integer_sequence<int, kStreamRows>{});
+        const int nr = (int)(N - nmain);
+        const long KE = 4096;  // K blocks keep the edge panel <= 4096 x NR
+        T* Be = (T*)tl_bufB.get(hmin(K, KE) * NR * sizeof(T));
+        for (long pc = 0; pc < K; pc += KE) {
+            const long kc = hmin(KE, K - pc);
+            pack_B(Be, p, pc, kc, n0 + nmain, nr);
+            narrow(kc, Ap + pc * M, 0, Be, NR, Cb + nmain, p.ldc, nr, kflags(p, pc, kc),
+                   bias ? bias + nmain : nullptr, p.act, nullptr);
+        }
+    }
+}
+
+// Whether op(B) = W^T with M rows and depth K runs as dot products (dot_chunk)
+// rather than on the outer-product kernels, which need W transposed first.  The
+// transposes cost ~4/M of the multiply-adds (an L x L block: log2(L) x L
+// shuffles, amortised over the M rows), the lane sums ~64/K (log2(L) shuffles
+// per output, amortised over K / L multiply-adds); measured, the two paths cross
+// near 20 M = K (K = 256: 12 rows, 512: 25, 1024: 51).  Linear / matmul at
+// 1 thread, Zen 5, before -> after: 4x1024x1024 0.32 -> 1.08, 8x1024x1024
+// 0.75 -> 2.13, 16x1024x1024 0.90 -> 1.14, 32x1024x1024 0.76 -> 0.96.
+HK_ALWAYS_INLINE bool dot_wins(long M, long K) { return M <= kGemvRows || (K >= 256 && 20 * M <= K); }
+
+// C[:, n0:n1] = act(op(A) W^T + bias) by dot products: every C element is the
+// dot product of an A row and a W row, both contiguous in k; W is read from
+// memory once.  Blocks: K (kDotRows rows of A stay in L1) x W rows (an L2 block,
+// swept by every kDotRows-row block of A).
+template <class T> void dot_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    constexpr int L = Cfg<T>::L;
+    const long M = p.M, K = p.K;
+    constexpr long KD = 4096 / sizeof(T);  // K block: kDotRows rows of A in 32 KiB (L1)
+    const long JC = hmax<long>(16, (256 << 10) / sizeof(T) / hmin(K, KD));  // W rows per 256 KiB (L2)
+    // A's rows, kDotRows at a time, interleaved by vectors (see dot_kernel), per K block
+    const long kdv = round_up<T>(hmin(K, KD), L), nblk = (M + kDotRows - 1) / kDotRows;
+    T* Ap = (T*)tl_bufA.get(nblk * kDotRows * kdv * sizeof(T));
+    for (long pc = 0; pc < K; pc += KD) {
+        const long kc = hmin(KD, K - pc);
+        const bool last = pc + kc == K, accum = pc > 0;
+        const T* bias = last && p.bias ? p.bias : nullptr;
+        const int act = last ? p.act : ACT_NONE;
+        for (long i0 = 0; i0 < M; i0 += kDotRows) {
+            const int rows = (int)hmin<long>(kDotRows, M - i0);
+            T* dst = Ap + i0 * kdv;
+            for (int i = 0; i < rows; ++i) {
+                const T* src = p.a + (p.ta ? i0 + i + pc * p.lda : (i0 + i) * p.lda + pc);
+                const long step = p.ta ? p.lda : 1;
+                for (long q = 0; q * L < kc; ++q) {
+                    T* d = dst + (q * rows + i) * L;
+                    const long n = hmin<long>(L, kc - q * L);
+                    if (step == 1 && n == L) std::memcpy(d, src + q * L, L * sizeof(T));
+                    else for (int l = 0; l < L; ++l) d[l] = l < n ? src[(q * L + l) * step] : T(0);
+                }
             }
         }
-        return;
-    }
-    const T* ar[kGemvRows];
-    if (!p.ta) {
-        for (long i = 0; i < M; ++i) ar[i] = p.a + i * p.lda;
-    } else {  // gather the few columns of a into contiguous rows
-        T* Ap = (T*)tl_bufA.get(M * K * sizeof(T));
-        for (long k = 0; k < K; ++k)
-            for (long i = 0; i < M; ++i) Ap[i * K + k] = p.a[k * p.lda + i];
-        for (long i = 0; i < M; ++i) ar[i] = Ap + i * K;
-    }
-    const DK<T> dk = dot_for<T>((int)M);
-    const int jb = dot_jb((int)M);
-    for (long j = 0; j < N; j += jb) {
-        const int nj = (int)hmin<long>(jb, N - j);
-        dk(K, ar, p.b + (n0 + j) * p.ldb, p.ldb, Cb + j, p.ldc, nj, bias ? bias + j : nullptr, p.act);
+        for (long jc = n0; jc < n1; jc += JC) {
+            const long je = hmin(n1, jc + JC);
+            for (long i0 = 0; i0 < M; i0 += kDotRows) {
+                const int rows = (int)hmin<long>(kDotRows, M - i0);
+                const DK<T> dk = dot_for<T>(rows);
+                const int jb = dot_jb(rows);
+                for (long j = jc; j < je; j += jb)
+                    dk(kc, Ap + i0 * kdv, p.b + j * p.ldb + pc, p.ldb, p.c + i0 * p.ldc + j, p.ldc,
+                       (int)hmin<long>(jb, je - j), accum, bias ? bias + j : nullptr, act);
+            }
+        }
     }
 }
 
@@ -809,29 +865,32 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     // 5-8 rows streamed (A broadcasts spill or, 2 B rows per pass, C is loaded/stored twice as
     // often) lose to the skinny path: 8x1024x1024 0.92 -> 0.85.
     const bool stream = !p.tb && M <= kStreamRows;
-    const bool gemv = (M <= kGemvRows || stream) && !p.bias_rows && !p.accumulate;
+    const bool gemv = stream && !p.bias_rows && !p.accumulate;
+    const bool dot = p.tb && M <= kSkinnyRows && dot_wins(M, K) && !p.bias_rows && !p.accumulate;
     const bool skinny = M <= kSkinnyRows;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
     const bool direct = small && !p.tb, direct_tb = small && p.tb;
     if (nt == 1) {
         if (gemv) gemv_chunk(p, 0, N);
+        else if (dot) dot_chunk(p, 0, N);
         else if (direct) direct_chunk(p, 0, N);
         else if (direct_tb) direct_tb_chunk(p, 0, N);
         else if (skinny) skinny_chunk(p, 0, N);
         else packed_chunk(p, 0, N);
         return;
     }
-    if (gemv || direct || direct_tb || skinny || M <= kSkinnyRows) {
+    if (M <= kSkinnyRows) {
         // Few rows: independent column chunks (each packs the small A itself).
-        // GEMV: one contiguous range per thread keeps B reads long and sequential.
+        // GEMV and dot products: one contiguous range per thread keeps B reads long and sequential.
         const long npan = (N + NR - 1) / NR;
-        long parts = gemv ? nt : hmin<long>(4L * nt, hmax<long>(N / 256, 1));
+        long parts = gemv || dot ? nt : hmin<long>(4L * nt, hmax<long>(N / 256, 1));
         parts = hmax<long>(hmin(parts, npan), 1);
         auto chunk = [&](long t) {
             long lo, hi;
             split_range(N, t, parts, NR, lo, hi);
             if (hi <= lo) return;
             if (gemv) gemv_chunk(p, lo, hi);
+            else if (dot) dot_chunk(p, lo, hi);
             else if (direct) direct_chunk(p, lo, hi);
             else if (direct_tb) direct_tb_chunk(p, lo, hi);
             else if (skinny) skinny_chunk(p, lo, hi);

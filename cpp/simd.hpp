@@ -46,6 +46,10 @@ template <class V> HK_ALWAYS_INLINE V rounded(V x) {
     return x;
 }
 
+// x held in a register: GCC may not fold its load into every use as a memory
+// operand (a kernel that uses one loaded vector JB times would load it JB times).
+template <class V> HK_ALWAYS_INLINE V in_register(V x) { return rounded(x); }
+
 // ---------------------------------------------------------------- math
 // max(x, 0) that keeps NaN (like np.maximum / torch.relu): NaN < 0 is false -> x.
 template <class V> HK_ALWAYS_INLINE V v_relu(V x) {
@@ -262,6 +266,23 @@ template <class T> HK_ALWAYS_INLINE typename Vec<T>::V v_act(typename Vec<T>::V 
 }
 
 
+
+// The sum of v's lanes: log2(L) steps of "add the vector rotated by half the
+// remaining width" (lane 0 ends with the total).
+template <class T> struct Rot {
+    using I = typename Vec<T>::I;
+    static constexpr int L = Vec<T>::L;
+    template <int... E> static constexpr I make(int by, std::integer_sequence<int, E...>) { return I{((E + by) % L)...}; }
+    static constexpr I by(int n) { return make(n, std::make_integer_sequence<int, L>{}); }
+};
+template <class T> HK_ALWAYS_INLINE T lane_sum(typename Vec<T>::V v) {
+    constexpr int L = Vec<T>::L;
+    if constexpr (L >= 16) v += __builtin_shuffle(v, Rot<T>::by(8));
+    if constexpr (L >= 8) v += __builtin_shuffle(v, Rot<T>::by(4));
+    if constexpr (L >= 4) v += __builtin_shuffle(v, Rot<T>::by(2));
+    if constexpr (L >= 2) v += __builtin_shuffle(v, Rot<T>::by(1));
+    return v[0];
+}
 
 // In-register transpose of an L x L block: r[q] = row q  ->  r[q] = column q.
 // log2(L) stages of "interleave lower/upper halves of rows i and i + L/2".

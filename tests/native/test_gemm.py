@@ -2,8 +2,9 @@
 
 GEMM error metric: |C - C_exact| <= tol * (|op(A)| @ |op(B)| + |bias|) componentwise, with C_exact computed in
 float64 (tol 1e-5 for float32 up to K = 4096, 1e-12 for float64). Shapes straddle every path's boundaries:
-GEMV (<= 3 rows), direct (both operands in cache, K <= 256), skinny (B read in place, <= 72 rows), packed
-(KC/MC/NC blocks, row ranges per thread), tile and vector edges.
+GEMV (<= 4 rows of (K,N) B), dot products (op(B) = W^T, few rows against a deep K), direct (both operands in
+cache, K <= 256), skinny (B read in place, <= 72 rows), packed (KC/MC/NC blocks, row ranges per thread), tile and
+vector edges.
 """
 import math
 
@@ -151,15 +152,35 @@ def test_gemm_packed_row_ranges(dtype, ta, tb, threads):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", [0, 1, 2])
 def test_gemm_skinny_trans_b_boundaries(dtype, activation, threads):
-    # op(B) = W^T with 4..72 rows past the direct path: W transposed one KCS x NR micro-panel at a time (skinny);
-    # 4 (first row count past the dot-product path), 12 / 13 (one / two row panels), 72 / 73 (last skinny / first
-    # packed), K over one KCS block (256 f32, 128 f64) with a tail, N edges narrower than one and two vectors
+    # op(B) = W^T with up to 72 rows past the direct and dot-product paths: W transposed one KCS x NR micro-panel
+    # at a time (skinny); 12 / 13 (one / two row panels), 72 / 73 (last skinny / first packed), K over one KCS
+    # block (256 f32, 128 f64) with a tail, N edges narrower than one and two vectors
     rng = np.random.default_rng(21)
     for M, N, K in [(4, 77, 1000), (12, 100, 600), (13, 100, 600), (72, 100, 600), (73, 100, 600),
                     (64, 512, 512), (8, 1024, 300), (61, 1025, 130), (30, 10, 257), (5, 33, 2049)]:
         a, b = operands(rng, M, N, K, False, True, dtype)
         a *= 3
         check_gemm(a, b, False, True, rnd(rng, (N,), dtype), activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [0, 1, 2])
+def test_gemm_dot_product_boundaries(dtype, activation, threads, isa):
+    # op(B) = W^T by dot products (<= 3 rows, or 20 * rows <= K from K = 256 on): A's rows 8 at a time (8 / 9 /
+    # 17 rows: whole and partial blocks), K blocks of one 4 KiB row (1024 f32, 512 f64) summed across blocks with
+    # bias and activation on the last only, K tails under one vector, W rows in 256 KiB blocks (N = 300 crosses
+    # one for f64 at K = 1024), N edges under one pass of W rows, op(A) = A^T gathered; 51 / 52 rows at K = 1024
+    # and 12 / 13 at K = 256 sit on either side of the switch to the skinny path
+    rng = np.random.default_rng(24)
+    for M, N, K in [(1, 9, 256), (3, 7, 1000), (4, 77, 1000), (8, 33, 1024), (9, 35, 1025), (17, 300, 1024),
+                    (5, 13, 2049), (2, 5, 4100), (51, 70, 1024), (52, 70, 1024), (12, 40, 256), (13, 40, 256),
+                    (8, 1, 513), (6, 64, 300)]:
+        for ta in (False, True):
+            a, b = operands(rng, M, N, K, ta, True, dtype)
+            a *= 3
+            check_gemm(a, b, ta, True, rnd(rng, (N,), dtype), activation)
+    a, b = operands(rng, 7, 40, 700, False, True, dtype)
+    check_gemm(a, b, False, True)  # no bias
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
