@@ -317,9 +317,12 @@ constexpr int kStreamRows = 4;  // rows gemv_stream takes for (K,N) B (k_gemm)
 // Streams W exactly once; no packing of W (an outer-product kernel would have to
 // transpose it first: linear 4x1024x1024 ran at a third of matmul's speed).
 // xp: the ROWS rows of A interleaved by vectors (k-vector q of row i at
-// xp + (q * ROWS + i) * L, zero padded to whole vectors), so that one k step
-// reads ROWS consecutive vectors: rows of A 4 KiB apart all fall into one L1
-// set, and with the W rows they overflowed it (the kernel ran at 40 % of peak).
+// xp + (q * ROWS + i) * L), so that one k step reads ROWS consecutive vectors:
+// rows of A 4 KiB apart all fall into one L1 set, and with the W rows they
+// overflowed it (the kernel ran at 40 % of peak).  A K tail (K % L values) is
+// one more vector per row, aligned with W's last L values (lanes before the
+// tail zero): one vector step instead of up to L - 1 scalar ones per output
+// (linear 8x1000x300 ran at half of matmul's speed).  K < L: zero padded.
 // ROWS x JB accumulators, ROWS + JB + ROWS x JB <= 31 vector registers.
 constexpr long kDotPrefetch = 1024;  // bytes ahead on each W row (same run, 1 thread: linear 3x1024x1024 +20 %)
 template <class T, int ROWS, int JB>
@@ -351,11 +354,23 @@ __attribute__((noinline)) void dot_kernel(long K, const T* __restrict xp, const 
     // Lane sums by halving (log2 L shuffle + add steps, independent across
     // outputs): a lane-by-lane scalar sum is a 16-add dependency chain per output,
     // which cost linear 1x1024x1024 a fifth of its time.
-    const T* xt = xp + k * ROWS;  // the zero-padded last vector of each row
+    const T* xt = xp + k * ROWS;  // the tail vector of each row
+    if (k < K && K >= L) {
+        V x[ROWS];
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) x[i] = in_register(loadu(xt + i * L));
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) {
+            V wv = loadu(wr[j] + K - L);
+#pragma GCC unroll 64
+            for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
+        }
+        k = K;
+    }
     for (int i = 0; i < ROWS; ++i) {
         for (int j = 0; j < nj; ++j) {
             T s = lane_sum<T>(acc[i][j]);
-            for (long kk = k; kk < K; ++kk) s += xt[i * L + (kk - k)] * wr[j][kk];
+            for (long kk = k; kk < K; ++kk) s += xt[i * L + (kk - k)] * wr[j][kk];  // K < L
             if (accum) s += C[i * ldc + j];
             if (bias) s += bias[j];
             if (act == ACT_RELU) s = s < T(0) ? T(0) : s;
@@ -599,8 +614,10 @@ template <class T> void dot_chunk(const GemmProblem<T>& p, long n0, long n1) {
                 for (long q = 0; q * L < kc; ++q) {
                     T* d = dst + (q * rows + i) * L;
                     const long n = hmin<long>(L, kc - q * L);
-                    if (step == 1 && n == L) std::memcpy(d, src + q * L, L * sizeof(T));
-                    else for (int l = 0; l < L; ++l) d[l] = l < n ? src[(q * L + l) * step] : T(0);
+                    if (n == L && step == 1) std::memcpy(d, src + q * L, L * sizeof(T));
+                    else if (n == L || kc < L) for (int l = 0; l < L; ++l) d[l] = l < n ? src[(q * L + l) * step] : T(0);
+                    else  // the tail, aligned with the block's last L values (see dot_kernel)
+                        for (int l = 0; l < L; ++l) d[l] = l < L - n ? T(0) : src[(kc - L + l) * step];
                 }
             }
         }
