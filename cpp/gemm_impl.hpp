@@ -309,7 +309,7 @@ constexpr UK<T> pick_narrow(int rows, std::integer_sequence<int, R...>) {
     constexpr UK<T> tab[] = {nullptr, &ukernel<T, R + 1, R + 1, 2, ks_for<R + 1, 2>(), B_PACKED>...};
     return tab[rows];
 }
-constexpr int kGemvRows = 3;  // rows handled by the streaming (GEMV-like) paths
+constexpr int kGemvRows = 3;  // rows that stream B (GEMV-like): dot products for W^T at any depth
 constexpr int kStreamRows = 4;  // rows gemv_stream takes for (K,N) B (k_gemm)
 
 // Dot-product kernel for op(B) = W^T with W (N,K) row-major (the nn.Linear
@@ -338,35 +338,29 @@ __attribute__((noinline)) void dot_kernel(long K, const T* __restrict xp, const 
         for (int j = 0; j < JB; ++j) acc[i][j] = V{};
     const T* wr[JB];
     for (int j = 0; j < JB; ++j) wr[j] = w + (j < nj ? j : 0) * ldw;
-    long k = 0;
-    for (const T* xq = xp; k + L <= K; k += L, xq += ROWS * L) {
+    // acc += the ROWS vectors at xq (in registers: loaded once, not once per W row) x each W row's vector at kw
+    auto step = [&](const T* xq, long kw, bool prefetch) __attribute__((always_inline)) {
         V x[ROWS];
 #pragma GCC unroll 64
-        for (int i = 0; i < ROWS; ++i) x[i] = in_register(loadu(xq + i * L));  // loaded once, not once per W row
+        for (int i = 0; i < ROWS; ++i) x[i] = in_register(loadu(xq + i * L));
 #pragma GCC unroll 64
         for (int j = 0; j < JB; ++j) {
-            __builtin_prefetch(wr[j] + k + kDotPrefetch / sizeof(T), 0, 3);
-            V wv = loadu(wr[j] + k);
+            if (prefetch) __builtin_prefetch(wr[j] + kw + kDotPrefetch / sizeof(T), 0, 3);
+            const V wv = loadu(wr[j] + kw);
 #pragma GCC unroll 64
             for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
         }
+    };
+    long k = 0;
+    for (; k + L <= K; k += L) step(xp + k * ROWS, k, true);
+    const T* xt = xp + k * ROWS;  // the tail vector of each row
+    if (k < K && K >= L) {
+        step(xt, K - L, false);
+        k = K;
     }
     // Lane sums by halving (log2 L shuffle + add steps, independent across
     // outputs): a lane-by-lane scalar sum is a 16-add dependency chain per output,
     // which cost linear 1x1024x1024 a fifth of its time.
-    const T* xt = xp + k * ROWS;  // the tail vector of each row
-    if (k < K && K >= L) {
-        V x[ROWS];
-#pragma GCC unroll 64
-        for (int i = 0; i < ROWS; ++i) x[i] = in_register(loadu(xt + i * L));
-#pragma GCC unroll 64
-        for (int j = 0; j < JB; ++j) {
-            V wv = loadu(wr[j] + K - L);
-#pragma GCC unroll 64
-            for (int i = 0; i < ROWS; ++i) acc[i][j] += x[i] * wv;
-        }
-        k = K;
-    }
     for (int i = 0; i < ROWS; ++i) {
         for (int j = 0; j < nj; ++j) {
             T s = lane_sum<T>(acc[i][j]);

@@ -267,23 +267,6 @@ template <class T> HK_ALWAYS_INLINE typename Vec<T>::V v_act(typename Vec<T>::V 
 
 
 
-// The sum of v's lanes: log2(L) steps of "add the vector rotated by half the
-// remaining width" (lane 0 ends with the total).
-template <class T> struct Rot {
-    using I = typename Vec<T>::I;
-    static constexpr int L = Vec<T>::L;
-    template <int... E> static constexpr I make(int by, std::integer_sequence<int, E...>) { return I{((E + by) % L)...}; }
-    static constexpr I by(int n) { return make(n, std::make_integer_sequence<int, L>{}); }
-};
-template <class T> HK_ALWAYS_INLINE T lane_sum(typename Vec<T>::V v) {
-    constexpr int L = Vec<T>::L;
-    if constexpr (L >= 16) v += __builtin_shuffle(v, Rot<T>::by(8));
-    if constexpr (L >= 8) v += __builtin_shuffle(v, Rot<T>::by(4));
-    if constexpr (L >= 4) v += __builtin_shuffle(v, Rot<T>::by(2));
-    if constexpr (L >= 2) v += __builtin_shuffle(v, Rot<T>::by(1));
-    return v[0];
-}
-
 // In-register transpose of an L x L block: r[q] = row q  ->  r[q] = column q.
 // log2(L) stages of "interleave lower/upper halves of rows i and i + L/2".
 template <class T> struct Shuf {
@@ -298,7 +281,20 @@ template <class T> struct Shuf {
     // lanes 0, 2, 4, ... of the concatenation of two vectors
     template <int... E> static constexpr I make_evens(std::integer_sequence<int, E...>) { return I{(2 * E)...}; }
     static constexpr I evens() { return make_evens(std::make_integer_sequence<int, L>{}); }
+    // lane e takes lane (e + by) % L: the vector rotated down by `by` lanes
+    template <int... E> static constexpr I make_rot(int by, std::integer_sequence<int, E...>) { return I{((E + by) % L)...}; }
+    static constexpr I rot(int by) { return make_rot(by, std::make_integer_sequence<int, L>{}); }
 };
+// The sum of v's lanes: log2(L) steps of "add the vector rotated by half the
+// remaining width" (lane 0 ends with the total).
+template <class T> HK_ALWAYS_INLINE T lane_sum(typename Vec<T>::V v) {
+    constexpr int L = Vec<T>::L;
+    if constexpr (L >= 16) v += __builtin_shuffle(v, Shuf<T>::rot(8));
+    if constexpr (L >= 8) v += __builtin_shuffle(v, Shuf<T>::rot(4));
+    if constexpr (L >= 4) v += __builtin_shuffle(v, Shuf<T>::rot(2));
+    if constexpr (L >= 2) v += __builtin_shuffle(v, Shuf<T>::rot(1));
+    return v[0];
+}
 template <class T> HK_ALWAYS_INLINE void transpose_inplace(typename Vec<T>::V* r) {
     using S = Shuf<T>;
     constexpr int L = S::L;
