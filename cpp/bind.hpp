@@ -23,6 +23,8 @@ namespace py = pybind11;
 
 // ------------------------------------------------------------------ kernels
 const Kernels& kernels();  // the ISA chosen at import (module.cpp)
+// The bf16 GEMM on the route chosen at import (dot products or widened).
+void gemm_bf16(const GemmProblem<bf16>& p, const Parallel& par);
 template <class T> const KernelSet<T>& ks() {
     if constexpr (sizeof(T) == 4) return kernels().f32;
     else return kernels().f64;
@@ -32,7 +34,7 @@ template <class T> const KernelSet<T>& ks() {
 [[noreturn]] void type_err(const std::string& s);
 [[noreturn]] void value_err(const std::string& s);
 
-enum DT { F32 = 0, F64 = 1 };
+enum DT { F32 = 0, F64 = 1, BF16 = 2 };  // BF16: ml_dtypes.bfloat16, accepted by gemm_arg only
 const char* dt_name(DT dt);
 
 // A float array argument, ready for a kernel: dtype checked, C-contiguous
@@ -48,6 +50,9 @@ struct Arr {
     template <class T> const T* ptr() const { return static_cast<const T*>(a.data()); }
 };
 Arr float_arg(const py::handle& o, const char* fn, const char* name);
+// float_arg that also takes bfloat16 (ml_dtypes): the GEMM's operands
+Arr gemm_arg(const py::handle& o, const char* fn, const char* name);
+py::dtype bf16_dtype();  // ml_dtypes.bfloat16 (imported on first use)
 // None -> an Arr that is not present()
 Arr optional_arg(const py::handle& o, const char* fn, const char* name);
 inline bool present(const Arr& x) { return x.given; }

@@ -9,12 +9,19 @@ namespace bind {
 void type_err(const std::string& s) { throw py::type_error(s); }
 void value_err(const std::string& s) { throw py::value_error(s); }
 
-const char* dt_name(DT dt) { return dt == F32 ? "float32" : "float64"; }
+const char* dt_name(DT dt) { return dt == F32 ? "float32" : dt == F64 ? "float64" : "bfloat16"; }
+
+py::dtype bf16_dtype() {
+    static py::handle dt = py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16")).release();
+    return py::reinterpret_borrow<py::dtype>(dt);  // kept for the process
+}
 
 namespace {
+constexpr int kNpyUserDef = 256;  // NumPy's NPY_USERDEF: type numbers from here on are registered by other packages
+
 py::detail::PyArray_Proxy* proxy(const py::array& a) { return py::detail::array_proxy(a.ptr()); }
 
-DT dtype_of(const py::array& a, const char* fn, const char* name) {
+DT dtype_of(const py::array& a, const char* fn, const char* name, bool bf16_ok) {
     auto* d = py::detail::array_descriptor_proxy(proxy(a)->descr);
     const int num = d->type_num;
     if (num == py::detail::npy_api::NPY_FLOAT_ || num == py::detail::npy_api::NPY_DOUBLE_) {
@@ -22,13 +29,23 @@ DT dtype_of(const py::array& a, const char* fn, const char* name) {
             type_err(std::string(fn) + ": " + name + " has non-native byte order; use float32/float64 in native order");
         return num == py::detail::npy_api::NPY_FLOAT_ ? F32 : F64;
     }
-    type_err(std::string(fn) + ": " + name + " must be float32 or float64, got " + std::string(py::str(a.dtype())));
+    // a user-defined 2-byte type is the only way bfloat16 can arrive: only then is ml_dtypes asked
+    if (bf16_ok && num >= kNpyUserDef && a.itemsize() == 2 && a.dtype().equal(bf16_dtype()))
+        return BF16;
+    type_err(std::string(fn) + ": " + name + " must be float32 or float64" + (bf16_ok ? " (or bfloat16)" : "") +
+             ", got " + std::string(py::str(a.dtype())));
 }
+
+Arr array_arg(const py::handle& o, const char* fn, const char* name, bool bf16_ok);
 }  // namespace
 
 std::vector<long> Arr::shape() const { return std::vector<long>(a.shape(), a.shape() + a.ndim()); }
 
-Arr float_arg(const py::handle& o, const char* fn, const char* name) {
+Arr float_arg(const py::handle& o, const char* fn, const char* name) { return array_arg(o, fn, name, false); }
+Arr gemm_arg(const py::handle& o, const char* fn, const char* name) { return array_arg(o, fn, name, true); }
+
+namespace {
+Arr array_arg(const py::handle& o, const char* fn, const char* name, bool bf16_ok) {
     if (!py::isinstance<py::array>(o))
         type_err(std::string(fn) + ": " + name + " must be a numpy.ndarray, got " +
                  std::string(py::str(py::type::handle_of(o).attr("__name__"))));
@@ -43,7 +60,7 @@ Arr float_arg(const py::handle& o, const char* fn, const char* name) {
     Arr r;
     r.given = true;
     r.a = py::reinterpret_borrow<py::array>(o);
-    r.dt = dtype_of(r.a, fn, name);
+    r.dt = dtype_of(r.a, fn, name, bf16_ok);
     const int flags = proxy(r.a)->flags;
     if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
         value_err(std::string(fn) + ": " + name + " must be C-contiguous (use np.ascontiguousarray)");
@@ -51,6 +68,7 @@ Arr float_arg(const py::handle& o, const char* fn, const char* name) {
         r.a = py::reinterpret_steal<py::array>(r.a.attr("copy")().release());  // aligned, C order
     return r;
 }
+}  // namespace
 
 Arr optional_arg(const py::handle& o, const char* fn, const char* name) {
     if (o.is_none()) return Arr{};

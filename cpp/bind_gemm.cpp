@@ -19,9 +19,23 @@ py::array gemm_t(const Arr& a, const Arr& b, bool ta, bool tb, const Arr& bias, 
     return std::move(c);
 }
 
+// bfloat16: float32 products and sums, C rounded once (the route chosen at import)
+py::array gemm_bf16_t(const Arr& a, const Arr& b, bool ta, bool tb, const Arr& bias, int act) {
+    const long M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
+    const long N = tb ? b.dim(0) : b.dim(1);
+    py::array c(bf16_dtype(), std::vector<py::ssize_t>{M, N});
+    GemmProblem<bf16> p{a.ptr<bf16>(), b.ptr<bf16>(), static_cast<bf16*>(c.mutable_data()),
+                        present(bias) ? bias.ptr<bf16>() : nullptr, M, N, K, a.dim(1), b.dim(1), N, ta, tb, act};
+    if (M > 0 && N > 0) {
+        py::gil_scoped_release nogil;
+        gemm_bf16(p, parallel());
+    }
+    return c;
+}
+
 py::array gemm(const py::handle& ao, const py::handle& bo, bool ta, bool tb, const py::handle& biaso, int act) {
     const char* fn = "gemm";
-    const Arr a = float_arg(ao, fn, "a"), b = float_arg(bo, fn, "b");
+    const Arr a = gemm_arg(ao, fn, "a"), b = gemm_arg(bo, fn, "b");
     same_dtype(a, b, fn, "a", "b");
     if (a.ndim() != 2) value_err(std::string("gemm: a must be 2-D, got shape ") + shape_str(a.a));
     if (b.ndim() != 2) value_err(std::string("gemm: b must be 2-D, got shape ") + shape_str(b.a));
@@ -33,12 +47,13 @@ py::array gemm(const py::handle& ao, const py::handle& bo, bool ta, bool tb, con
                   shape_str(b.a) + (tb ? " transposed" : "") + ")");
     if (act < 0 || act > 2)
         value_err("gemm: activation must be 0 (none), 1 (relu) or 2 (gelu), got " + std::to_string(act));
-    const Arr bias = optional_arg(biaso, fn, "bias");
+    const Arr bias = biaso.is_none() ? Arr{} : gemm_arg(biaso, fn, "bias");
     if (present(bias)) {
         same_dtype(a, bias, fn, "a", "bias");
         if (bias.ndim() != 1 || bias.dim(0) != N)
             value_err("gemm: bias must be 1-D of length " + std::to_string(N) + ", got shape " + shape_str(bias.a));
     }
+    if (a.dt == BF16) return gemm_bf16_t(a, b, ta, tb, bias, act);
     return by_dtype(a.dt, [&](auto t) { return gemm_t<decltype(t)>(a, b, ta, tb, bias, act); });
 }
 
@@ -99,7 +114,8 @@ py::array bmm(const py::handle& ao, const py::handle& bo, bool ta, bool tb) {
 void register_gemm(py::module_& m) {
     m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
           py::arg("bias") = py::none(), py::arg("activation") = 0,
-          "act(op(a) @ op(b) + bias) as a new C-contiguous array; activation 0 none, 1 relu, 2 gelu (erf)");
+          "act(op(a) @ op(b) + bias) as a new C-contiguous array; activation 0 none, 1 relu, 2 gelu (erf); "
+          "float32, float64 or bfloat16 (ml_dtypes; float32 products and sums, the result rounded once)");
     m.def("bmm", &bmm, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
           "op(a[i]) @ op(b[i]) for each batch index i (3-D a, b) as a new array");
 }

@@ -20,6 +20,11 @@ enum BinaryOp : int {
     BIN_RELU_BW, BIN_GELU_BW, BIN_TANH_BW, BIN_SIGMOID_BW, BIN_SILU_BW, BIN_HARDSWISH_BW
 };
 
+// A bfloat16 value as stored (the upper 16 bits of a float32); arithmetic happens in float32.
+struct bf16 {
+    unsigned short bits;
+};
+
 template <class T>
 struct GemmProblem {
     const T* a;      // (M,K) row-major, or (K,M) if ta
@@ -105,6 +110,9 @@ struct Kernels {
     const char* name;
     KernelSet<float> f32;
     KernelSet<double> f64;
+    // bfloat16 GEMM, bias per column, C overwritten (bias_rows / accumulate too, on the
+    // widened route): operands widened to float32 for this ISA's float32 GEMM.
+    void (*gemm_bf16)(const GemmProblem<bf16>&, const Parallel& par);
     // fp32 FMA ceiling probe: `iters` rounds of 16 independent vector FMAs held in
     // registers; returns the flops executed (2 per lane per FMA).
     double (*fma_loop_f32)(long iters);
@@ -113,5 +121,12 @@ struct Kernels {
 extern const Kernels kernels_portable;
 extern const Kernels kernels_avx2;
 extern const Kernels kernels_avx512;
+// The bf16 GEMM on AVX512_BF16 dot products (kernels_avx512bf16.cpp): call only
+// when the CPU has AVX-512 and AVX512_BF16.  Absent (nullptr) when the compiler
+// cannot target it.
+extern void (*const gemm_bf16_dot)(const GemmProblem<bf16>&, const Parallel& par);
+// bf16 dot-product ceiling probe (same file, same conditions): `iters` rounds of 24
+// independent vdpbf16ps held in registers; returns the flops executed (64 per instruction).
+extern double (*const dpbf16_loop)(long iters);
 
 }  // namespace halkit

@@ -8,5 +8,6 @@
 #include "kernels_impl.hpp"
 
 namespace halkit {
-const Kernels kernels_avx2 = {"avx2", avx2::make_set<float>(), avx2::make_set<double>(), &avx2::fma_loop_f32};
+const Kernels kernels_avx2 = {"avx2", avx2::make_set<float>(), avx2::make_set<double>(),
+                                  &avx2::k_gemm_bf16_widened, &avx2::fma_loop_f32};
 }  // namespace halkit

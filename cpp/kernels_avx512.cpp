@@ -8,5 +8,6 @@
 #include "kernels_impl.hpp"
 
 namespace halkit {
-const Kernels kernels_avx512 = {"avx512", avx512::make_set<float>(), avx512::make_set<double>(), &avx512::fma_loop_f32};
+const Kernels kernels_avx512 = {"avx512", avx512::make_set<float>(), avx512::make_set<double>(),
+                                  &avx512::k_gemm_bf16_widened, &avx512::fma_loop_f32};
 }  // namespace halkit

@@ -27,8 +27,10 @@ namespace HALKIT_ISA_NS {
 #define HK_ALWAYS_INLINE inline __attribute__((always_inline))
 
 #include "simd.hpp"
+#include "bf16.hpp"
 #include "eltwise_impl.hpp"
 #include "gemm_impl.hpp"
+#include "gemm_bf16_widened.hpp"
 #include "conv_impl.hpp"
 #include "norm_impl.hpp"
 #include "pool_impl.hpp"

@@ -8,5 +8,6 @@
 #include "kernels_impl.hpp"
 
 namespace halkit {
-const Kernels kernels_portable = {"portable", portable::make_set<float>(), portable::make_set<double>(), &portable::fma_loop_f32};
+const Kernels kernels_portable = {"portable", portable::make_set<float>(), portable::make_set<double>(),
+                                  &portable::k_gemm_bf16_widened, &portable::fma_loop_f32};
 }  // namespace halkit

@@ -66,6 +66,39 @@ void choose_isa() {
     }
 }
 
+// The bf16 GEMM route: AVX512_BF16 dot products where the CPU has them (and the
+// avx512 path is in use: a forced avx2/portable path means "no AVX-512 code"),
+// else the ISA's widened route.  HALKIT_NATIVE_BF16=widened forces the latter.
+bool cpu_has_avx512bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+    return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+std::atomic<bool> g_bf16_dot{false};
+bool bf16_dot_runnable() { return gemm_bf16_dot != nullptr && cpu_has_avx512bf16(); }
+void choose_bf16() {
+    const char* env = std::getenv("HALKIT_NATIVE_BF16");
+    const std::string want = env ? env : "";
+    g_bf16_dot = want != "widened" && bf16_dot_runnable();
+    if (!want.empty() && want != "widened" && want != "auto")
+        g_isa_note += std::string(g_isa_note.empty() ? "" : "; ") + "HALKIT_NATIVE_BF16=" + want +
+                      " is not one of widened|auto: using the default";
+}
+const char* bf16_route() {
+    return g_bf16_dot && std::strcmp(g_k->name, "avx512") == 0 ? "avx512_bf16" : "widened";
+}
+// Tests switch the bf16 route in-process, like the ISA path.
+std::string use_bf16(const std::string& name) {
+    const std::string before = bf16_route();
+    if (name == "widened") g_bf16_dot = false;
+    else if (name == "avx512_bf16" && bf16_dot_runnable()) g_bf16_dot = true;
+    else value_err("_use_bf16: '" + name + "' is not a bf16 route this CPU can run (widened" +
+                   (bf16_dot_runnable() ? ", avx512_bf16)" : ")"));
+    return before;
+}
+
 // The ISA paths this CPU can run, best last.
 std::vector<const Kernels*> runnable_isas() {
     std::vector<const Kernels*> v{&kernels_portable};
@@ -163,11 +196,28 @@ double thread_cpu_seconds() {
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-double fma_peak(double seconds, int threads) {
+// kind="bf16" runs the AVX512_BF16 dot-product loop instead: the ceiling of the
+// avx512_bf16 GEMM route.  The widened route computes in fp32, so its ceiling is
+// kind="fp32"; asking for bf16 there is an error that says why.
+using LoopFn = double (*)(long);
+LoopFn peak_loop(const std::string& kind) {
+    if (kind == "fp32") return g_k->fma_loop_f32;
+    if (kind != "bf16") value_err("fma_peak: kind must be 'fp32' or 'bf16', got '" + kind + "'");
+    if (std::strcmp(bf16_route(), "avx512_bf16") == 0 && dpbf16_loop != nullptr) return dpbf16_loop;
+    const char* why = dpbf16_loop == nullptr ? "the extension was built by a compiler that cannot target "
+                                               "AVX512_BF16"
+                      : !cpu_has_avx512bf16() ? "this CPU lacks AVX512_BF16 (or AVX-512)"
+                                              : "the route was switched to widened (HALKIT_NATIVE_BF16, "
+                                                "HALKIT_NATIVE_ISA or _use_bf16)";
+    value_err(std::string("fma_peak: kind='bf16' needs the avx512_bf16 GEMM route, but info()['bf16_gemm'] is "
+                          "'widened' because ") + why + "; the widened route computes in fp32: use kind='fp32'");
+}
+
+double fma_peak(double seconds, int threads, const std::string& kind) {
     if (!(seconds > 0) || seconds > 60) value_err("fma_peak: seconds must be in (0, 60]");
     if (threads < 1 || threads > 1024) value_err("fma_peak: threads must be in [1, 1024]");
+    const LoopFn fn = peak_loop(kind);
     py::gil_scoped_release nogil;
-    auto fn = g_k->fma_loop_f32;
     std::vector<double> rate(threads, 0.0);
     auto body = [&](int t) {
         fn(20000);  // warm up (clock ramp-up)
@@ -205,6 +255,8 @@ py::dict info() {
     d["gemm_tile_f64"] = py::make_tuple(g_k->f64.mr, g_k->f64.nr);
     d["cpu_avx2"] = cpu_has_avx2();
     d["cpu_avx512"] = cpu_has_avx512();
+    d["cpu_avx512_bf16"] = cpu_has_avx512bf16();
+    d["bf16_gemm"] = bf16_route();
 #ifdef HALKIT_SANITIZE_BUILD
     d["sanitize"] = true;
 #else
@@ -218,12 +270,17 @@ py::dict info() {
 }  // namespace
 
 const Kernels& halkit::bind::kernels() { return *__atomic_load_n(&g_k, __ATOMIC_ACQUIRE); }
+void halkit::bind::gemm_bf16(const GemmProblem<bf16>& p, const Parallel& par) {
+    const bool dot = p.K > 0 && !p.bias_rows && !p.accumulate && std::strcmp(bf16_route(), "avx512_bf16") == 0;
+    (dot ? gemm_bf16_dot : kernels().gemm_bf16)(p, par);
+}
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "halkit native CPU kernels (GEMM with fused epilogue, convolution, normalisation, pooling, "
               "element-wise and layout ops), multi-threaded, GIL released";
     choose_isa();
     choose_threads();
+    choose_bf16();
     if (!g_isa_note.empty()) PyErr_WarnEx(PyExc_RuntimeWarning, g_isa_note.c_str(), 1);
     if (!g_threads_note.empty()) PyErr_WarnEx(PyExc_RuntimeWarning, g_threads_note.c_str(), 1);
 
@@ -238,11 +295,15 @@ PYBIND11_MODULE(_native, m) {
           "threads of the kernels' pool, an int from 1 to 256; on error nothing changes");
     m.def("get_num_threads", &pool_threads);
     m.def("info", &info);
-    m.def("fma_peak", &fma_peak, py::arg("seconds") = 0.2, py::arg("threads") = 1,
+    m.def("fma_peak", &fma_peak, py::arg("seconds") = 0.2, py::arg("threads") = 1, py::kw_only(),
+          py::arg("kind") = "fp32",
           "fp32 FMA ceiling in GFLOP/s: register-resident FMA loop on `threads` threads for ~`seconds` "
-          "of each thread's CPU time (flops per CPU-second: not lowered by other jobs time-sharing the cores)");
+          "of each thread's CPU time (flops per CPU-second: not lowered by other jobs time-sharing the cores); "
+          "kind='bf16': the AVX512_BF16 dot-product (vdpbf16ps) ceiling, only on the avx512_bf16 GEMM route");
     m.def("_use_isa", &use_isa, py::arg("name"),
           "switch the kernels to ISA path `name` (portable, avx2, avx512); returns the previous one (tests)");
+    m.def("_use_bf16", &use_bf16, py::arg("name"),
+          "switch the bf16 GEMM route (widened, avx512_bf16); returns the previous one (tests)");
     m.def("_isas", []() {
         py::list l;
         for (const Kernels* k : runnable_isas()) l.append(k->name);

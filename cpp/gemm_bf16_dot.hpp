@@ -1,0 +1,348 @@
+// bfloat16 GEMM on AVX512_BF16 dot products: C = bf16(act(op(A) op(B) + bias)),
+// every product and sum in float32.  vdpbf16ps multiplies a PAIR of bf16 per fp32
+// lane -- (A[i][k], A[i][k+1]) . (B[k][j], B[k+1][j]) -- so the packed operands are
+// matrices of 32-bit k-pairs ("words"): twice the multiply-adds of an fp32 FMA per
+// instruction, half the bytes per operand.  Included by kernels_avx512bf16.cpp only.
+//
+// ------------------------------------------------------------------ bf16 dot products
+// Blocking as the float32 packed path (kernel of MR rows x 2 vectors = 32 columns),
+// in k-pairs: a K block of KC2 pairs keeps the MR x KC2 A micro-panel (24 KiB) in
+// L1 and the KC2 x NB B block (1 MiB) in L2 -- the same bytes as float32's, twice the k.
+struct Bf16Cfg {
+    static constexpr int MR = 12, NV = 2, L = 16, NR = L * NV;
+    static constexpr long KC2 = 512, NB = 512, M3 = 2048;
+};
+using Word = std::uint32_t;  // a k-pair of bf16: the low half is the even k
+
+// The k-pair (k, k + 1) of row r of a row-major bf16 matrix with K columns (k + 1 == K: zero).
+HK_ALWAYS_INLINE Word pair_in_row(const bf16* row, long k, long K) {
+    return Word(row[k].bits) | (k + 1 < K ? Word(row[k + 1].bits) << 16 : 0u);
+}
+// Column c's k-pair of a matrix stored k-major (rows k, k + 1 of `ld` elements; k + 1 == K: zero).
+HK_ALWAYS_INLINE Word pair_in_column(const bf16* m, long ld, long k, long c, long K) {
+    return Word(m[k * ld + c].bits) | (k + 1 < K ? Word(m[(k + 1) * ld + c].bits) << 16 : 0u);
+}
+
+// op(A) rows [i0, i0 + mc), pairs [q0, q0 + kc2) into MR-row panels: per pair, MR words (zero padded).
+static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long i0, long mc, long q0, long kc2) {
+    constexpr int MR = Bf16Cfg::MR;
+    for (long ip = 0; ip < mc; ip += MR) {
+        const int mr = (int)hmin<long>(MR, mc - ip);
+        Word* d = dst + ip * kc2;
+        long q = 0;
+        if (!p.ta && mr == MR) {
+            // row-major A: a row's pairs are its words; 16 x 16 word transposes of the MR rows
+            // (+ dummies), stored overlapping in increasing q as float32's pack_A does
+            const bf16* src[MR];
+            for (int i = 0; i < MR; ++i) src[i] = p.a + (i0 + ip + i) * p.lda;
+            for (; q + 16 <= kc2 && 2 * (q0 + q + 16) <= p.K; q += 16) {
+                Vec<float>::V r[16];
+#pragma GCC unroll 16
+                for (int w = 0; w < 16; ++w) std::memcpy(&r[w], src[w < MR ? w : 0] + 2 * (q0 + q), sizeof r[w]);
+                transpose_inplace<float>(r);
+#pragma GCC unroll 16
+                for (int w = 0; w < 16; ++w) {
+                    if (q + w + 1 < kc2) std::memcpy(d + (q + w) * MR, &r[w], sizeof r[w]);
+                    else std::memcpy(d + (q + w) * MR, &r[w], MR * sizeof(Word));
+                }
+            }
+        }
+        for (; q < kc2; ++q) {
+            const long k = 2 * (q0 + q);
+            for (int i = 0; i < MR; ++i) {
+                const long r = i0 + ip + i;
+                d[q * MR + i] = i >= mr ? 0u : p.ta ? pair_in_column(p.a, p.lda, k, r, p.K)
+                                                    : pair_in_row(p.a + r * p.lda, k, p.K);
+            }
+        }
+    }
+}
+
+// op(B) pairs [q0, q0 + kc2) x columns [j0, j0 + nc) into NR-column panels: per pair, NR words.
+// (K,N) B: rows k and k + 1 interleaved 16 bits at a time (vpunpck{l,h}wd + a lane fix-up).
+// W^T: a word is two adjacent bf16 of one W row; NR rows read side by side.
+static void pack_b_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long q0, long kc2, long j0, long nc) {
+    constexpr int NR = Bf16Cfg::NR;
+    for (long jp = 0; jp < nc; jp += NR) {
+        const int nr = (int)hmin<long>(NR, nc - jp);
+        Word* d = dst + jp * kc2;
+        if (!p.tb && nr == NR) {
+            // 32 columns of rows k, k+1: two 512-bit loads, interleaved into two panels rows
+            const __m512i lo_order = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+            const __m512i hi_order = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+            for (long q = 0; q < kc2; ++q) {
+                const long k = 2 * (q0 + q);
+                const bf16* r0 = p.b + k * p.ldb + j0 + jp;
+                const __m512i x0 = _mm512_loadu_si512(r0);
+                const __m512i x1 = k + 1 < p.K ? _mm512_loadu_si512(r0 + p.ldb) : _mm512_setzero_si512();
+                // unpack interleaves within 128-bit lanes: lanes (0,1,2,3) of lo/hi hold columns
+                // (0-3, 8-11, 16-19, 24-27) / (4-7, 12-15, 20-23, 28-31): reorder to 0-15 | 16-31
+                const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+                _mm512_storeu_si512(d + q * NR, _mm512_permutex2var_epi64(lo, lo_order, hi));
+                _mm512_storeu_si512(d + q * NR + 16, _mm512_permutex2var_epi64(lo, hi_order, hi));
+            }
+            continue;
+        }
+        long q = 0;
+        if (p.tb && nr == NR) {
+            // W rows: 16 x 16 word transposes (the bits move, nothing is computed)
+            const bf16* src = p.b + (j0 + jp) * p.ldb;
+            for (; q + 16 <= kc2 && 2 * (q0 + q + 16) <= p.K; q += 16) {
+#pragma GCC unroll 2
+                for (int v = 0; v < NR / 16; ++v) {
+                    Vec<float>::V r[16];
+#pragma GCC unroll 16
+                    for (int w = 0; w < 16; ++w) std::memcpy(&r[w], src + (v * 16 + w) * p.ldb + 2 * (q0 + q), sizeof r[w]);
+                    transpose_inplace<float>(r);
+#pragma GCC unroll 16
+                    for (int w = 0; w < 16; ++w) std::memcpy(d + (q + w) * NR + v * 16, &r[w], sizeof r[w]);
+                }
+            }
+        }
+        for (; q < kc2; ++q) {
+            const long k = 2 * (q0 + q);
+            for (int j = 0; j < NR; ++j) {
+                const long c = j0 + jp + j;
+                d[q * NR + j] = j >= nr ? 0u : p.tb ? pair_in_row(p.b + c * p.ldb, k, p.K)
+                                                    : pair_in_column(p.b, p.ldb, k, c, p.K);
+            }
+        }
+    }
+}
+
+// Epilogue of finished float32 sums: (+ bias) -> activation -> bf16, n values.
+__attribute__((noinline)) static void bf16_finish_row(const float* s, long n, const float* bias, int act, bf16* c) {
+    constexpr int L = Bf16Cfg::L;
+    using V = Vec<float>::V;
+    for (long j = 0; j < n; j += L) {
+        const int m = (int)hmin<long>(L, n - j);
+        alignas(64) float t[L] = {}, b[L] = {};
+        std::memcpy(t, s + j, m * sizeof(float));
+        if (bias) std::memcpy(b, bias + j, m * sizeof(float));
+        const U16H h = round_to_bf16(v_act<float>(loadu(t) + loadu(b), act));
+        std::memcpy(c + j, &h, m * sizeof(bf16));
+    }
+}
+// A finished ROWS x NR tile, n <= NR columns stored.
+template <int ROWS> __attribute__((noinline)) void bf16_store_tile(const float* tile, bf16* C, long ldc, int n,
+                                                                     const float* bias, int act) {
+    for (int i = 0; i < ROWS; ++i) bf16_finish_row(tile + i * Bf16Cfg::NR, n, bias, act, C + i * ldc);
+}
+
+// ROWS x 32 tile: acc += sum over pairs q of A(q) . B(q), vdpbf16ps per (row, vector).
+// A: MR words per pair (the packed panel); B: NR words per pair.  Partial sums of
+// earlier K blocks live in float32 in `part` (row stride ldp, NR columns always
+// valid); the last block adds bias, applies the activation and stores bf16 to C.
+template <int ROWS>
+__attribute__((noinline)) void bf16_ukernel(long kc2, const Word* __restrict A, const Word* __restrict B,
+                                            float* __restrict part, long ldp, bf16* __restrict C, long ldc, int n,
+                                            int flags, const float* __restrict bias, int act) {
+    constexpr int MR = Bf16Cfg::MR, NV = Bf16Cfg::NV, L = Bf16Cfg::L, NR = Bf16Cfg::NR;
+    __m512 acc[ROWS][NV];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (long q = 0; q < kc2; ++q) {
+        const Word* bp = B + q * NR;
+        __builtin_prefetch(bp + PFB * NR, 0, 3);
+        __builtin_prefetch(bp + PFB * NR + L, 0, 3);
+        __builtin_prefetch(A + (q + PFA) * MR, 0, 3);
+        __m512bh b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bp + v * L);
+        const Word* ap = A + q * MR;
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)ap[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, b[v]);
+        }
+    }
+    if (flags & F_ACC) {
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_loadu_ps(part + i * ldp + v * L));
+    }
+    if (!(flags & F_LAST)) {
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + i * ldp + v * L, acc[i][v]);
+        return;
+    }
+    alignas(64) float tile[ROWS * NR];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm512_store_ps(tile + i * NR + v * L, acc[i][v]);
+    bf16_store_tile<ROWS>(tile, C, ldc, n, bias, act);
+}
+using BUK = void (*)(long, const Word*, const Word*, float*, long, bf16*, long, int, int, const float*, int);
+template <int... R> constexpr BUK bf16_pick(int rows, std::integer_sequence<int, R...>) {
+    constexpr BUK tab[] = {nullptr, &bf16_ukernel<R + 1>...};
+    return tab[rows];
+}
+HK_ALWAYS_INLINE BUK bf16_kernel_for(int rows) {
+    return bf16_pick(rows, std::make_integer_sequence<int, Bf16Cfg::MR>{});
+}
+
+// C rows [m0, m1) x columns [n0, n1) on the calling thread with its own buffers.
+// bias: float32, per column (already widened), or nullptr.
+static void bf16_block(const GemmProblem<bf16>& p, const float* bias, long m0, long m1, long n0, long n1) {
+    using C = Bf16Cfg;
+    constexpr int MR = C::MR, NR = C::NR;
+    const long K2 = (p.K + 1) / 2;
+    const long nkb = (K2 + C::KC2 - 1) / C::KC2, KC2 = (K2 + nkb - 1) / nkb;  // equal K blocks
+    const long M3 = hmin(m1 - m0, C::M3), NB = hmin(n1 - n0, C::NB);
+    Word* Ap = (Word*)tl_bufA.get(round_up<float>(M3, MR) * KC2 * sizeof(Word));
+    Word* Bp = (Word*)tl_bufB.get(round_up<float>(NB, NR) * KC2 * sizeof(Word));
+    // float32 partial sums across K blocks: M3 rows x the columns, NR-padded
+    static thread_local PackBuf tl_part;
+    const long ldp = round_up<float>(n1 - n0, NR);
+    float* part = nkb > 1 ? (float*)tl_part.get(M3 * ldp * sizeof(float)) : nullptr;
+    for (long i3 = m0; i3 < m1; i3 += M3) {
+        const long m3 = hmin(M3, m1 - i3);
+        for (long q0 = 0; q0 < K2; q0 += KC2) {
+            const long kc2 = hmin(KC2, K2 - q0);
+            const int flags = (q0 > 0 ? F_ACC : 0) | (q0 + kc2 == K2 ? F_LAST : 0);
+            pack_a_pairs(Ap, p, i3, m3, q0, kc2);
+            for (long j2 = n0; j2 < n1; j2 += NB) {
+                const long nb = hmin(NB, n1 - j2);
+                pack_b_pairs(Bp, p, q0, kc2, j2, nb);
+                for (long ir = 0; ir < m3; ir += MR) {
+                    const int mr = (int)hmin<long>(MR, m3 - ir);
+                    const BUK uk = bf16_kernel_for(mr);
+                    for (long jr = 0; jr < nb; jr += NR) {
+                        const long col = j2 + jr;
+                        uk(kc2, Ap + ir * kc2, Bp + jr * kc2, part ? part + ir * ldp + (col - n0) : nullptr, ldp,
+                           p.c + (i3 + ir) * p.ldc + col, p.ldc, (int)hmin<long>(NR, n1 - col), flags,
+                           bias ? bias + col : nullptr, p.act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ few rows x W^T
+// x . W^T with few rows (nn.Linear at small batch): every output is a dot product of
+// an x row and a W row, both contiguous in k, so W streams from memory exactly once
+// with no packing (the packed route re-lays W out first: 1 x 1024 x 1024 ran at 0.8x
+// torch).  32 bf16 = 16 k-pairs per vector; a K tail is a masked load (zeros add
+// nothing).  ROWS x JB float32 accumulators; lane sums by halving at the end.
+template <int ROWS, int JB>
+__attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict x, long ldx, const bf16* __restrict w,
+                                               long ldw, int nj, float* __restrict S, long lds, bool accum) {
+    __m512 acc[ROWS][JB];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) acc[i][j] = _mm512_setzero_ps();
+    const bf16* wr[JB];
+    for (int j = 0; j < JB; ++j) wr[j] = w + (j < nj ? j : 0) * ldw;
+    auto step = [&](long k, __mmask32 m) __attribute__((always_inline)) {
+        __m512bh xv[ROWS];
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) xv[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, x + i * ldx + k);
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j) {
+            __builtin_prefetch(wr[j] + k + kDotPrefetch / sizeof(bf16), 0, 3);
+            const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, wr[j] + k);
+#pragma GCC unroll 64
+            for (int i = 0; i < ROWS; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv[i], wv);
+        }
+    };
+    long k = 0;
+    for (; k + 32 <= K; k += 32) step(k, ~__mmask32(0));
+    if (k < K) step(k, (__mmask32(1) << (K - k)) - 1);
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 64
+        for (int j = 0; j < JB; ++j)
+            if (j < nj) S[i * lds + j] = _mm512_reduce_add_ps(acc[i][j]) + (accum ? S[i * lds + j] : 0.f);
+}
+using BDK = void (*)(long, const bf16*, long, const bf16*, long, int, float*, long, bool);
+constexpr int kBf16DotRows = 8;  // rows per bf16_dot_kernel call
+// Dot products or the packed route for x . W^T: the packed route re-lays all of W out
+// (16 x 16 word transposes) before it multiplies, which costs about as much as 16-32
+// rows of multiply-adds; dot products pay lane sums instead (amortised over K).
+// Measured, 1 thread, Zen 5 (dot vs packed GFLOP/s): 16x1024^2 330 vs 168, 16x512^2
+// 252 vs 182, 32x512^2 175 vs 223, 64x256^2 135 vs 195, 32x1024^2 218 vs 233.
+HK_ALWAYS_INLINE bool bf16_dot_wins(long M, long K) { return M <= 16 || 32 * M <= K; }
+template <int... R> constexpr BDK bf16_dot_pick(int rows, std::integer_sequence<int, R...>) {
+    constexpr BDK tab[] = {nullptr, &bf16_dot_kernel<R + 1, dot_jb(R + 1)>...};
+    return tab[rows];
+}
+
+// C[:, n0:n1] by dot products (x row-major, op(B) = W^T).  Blocks: K (kBf16DotRows
+// rows of x, 4 KiB each, stay in L1) x W rows (an L2 block of 256 KiB swept by every
+// row block of x).  Sums stay float32 (S, M x JC) until the W block's epilogue: one
+// per row and block, not one per kernel call (per call, it cost as much as the dot
+// products at 8 rows).
+static void bf16_dot_chunk(const GemmProblem<bf16>& p, const float* bias, long n0, long n1) {
+    constexpr long KD = 2048;  // K block
+    const long K = p.K, kd = hmin(K, KD);
+    const long JC = hmax<long>(16, (256 << 10) / long(sizeof(bf16)) / kd);
+    const long lds = hmin(JC, n1 - n0);
+    float* S = (float*)tl_bufB.get(p.M * lds * sizeof(float));
+    for (long jc = n0; jc < n1; jc += JC) {
+        const long je = hmin(n1, jc + JC);
+        for (long pc = 0; pc < K; pc += KD) {
+            const long kc = hmin(KD, K - pc);
+            for (long i0 = 0; i0 < p.M; i0 += kBf16DotRows) {
+                const int rows = (int)hmin<long>(kBf16DotRows, p.M - i0);
+                const BDK dk = bf16_dot_pick(rows, std::make_integer_sequence<int, kBf16DotRows>{});
+                const int jb = dot_jb(rows);
+                for (long j = jc; j < je; j += jb)
+                    dk(kc, p.a + i0 * p.lda + pc, p.lda, p.b + j * p.ldb + pc, p.ldb, (int)hmin<long>(jb, je - j),
+                       S + i0 * lds + (j - jc), lds, pc > 0);
+            }
+        }
+        for (long i = 0; i < p.M; ++i)
+            bf16_finish_row(S + i * lds, je - jc, bias ? bias + jc : nullptr, p.act, p.c + i * p.ldc + jc);
+    }
+}
+
+// The whole problem.  Takes K > 0, a bias per column (or none) and C overwritten:
+// the HAL's gemm; the caller sends anything else to the widened route.
+void k_gemm_bf16_dot(const GemmProblem<bf16>& p, const Parallel& par) {
+    constexpr int MR = Bf16Cfg::MR, NR = Bf16Cfg::NR;
+    const long M = p.M, N = p.N;
+    if (M <= 0 || N <= 0) return;
+    // the bias widened once, NR-padded (the epilogue reads whole vectors)
+    PackBuf biasbuf;
+    float* bias = nullptr;
+    if (p.bias) {
+        bias = (float*)biasbuf.get(round_up<float>(N, NR) * sizeof(float));
+        bf16_to_f32_n(p.bias, bias, N);
+        std::memset(bias + N, 0, (round_up<float>(N, NR) - N) * sizeof(float));
+    }
+    const bool dot = p.tb && !p.ta && bf16_dot_wins(M, p.K);
+    const double work = double(M) * N * p.K * (dot ? 4 : 1);  // dot products are memory-bound: W weighs more
+    const int nt = par.threads > 1 && work >= kSplitMacs ? par.threads : 1;
+    if (dot) {  // one contiguous range of W rows per thread: long sequential reads
+        auto part = [&](long t) {
+            long lo, hi;
+            split_range(N, t, nt, 16, lo, hi);
+            if (hi > lo) bf16_dot_chunk(p, bias, lo, hi);
+        };
+        return par_for(par, nt, part);
+    }
+    if (nt == 1) return bf16_block(p, bias, 0, M, 0, N);
+    // rows split when each thread gets whole MR panels to spare, else columns
+    const bool by_rows = M >= 4L * MR * nt;
+    auto part = [&](long t) {
+        long lo, hi;
+        if (by_rows) {
+            split_range(M, t, nt, MR, lo, hi);
+            if (hi > lo) bf16_block(p, bias, lo, hi, 0, N);
+        } else {
+            split_range(N, t, nt, NR, lo, hi);
+            if (hi > lo) bf16_block(p, bias, 0, M, lo, hi);
+        }
+    };
+    par_for(par, nt, part);
+}
