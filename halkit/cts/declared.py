@@ -11,7 +11,8 @@ from .suite import check
 
 @check("capabilities")
 def capabilities(ctx):
-    """capabilities() is a stable Capabilities: ops from the op set, float32/float64 dtypes, a positive memory
+    """capabilities() is a stable Capabilities: ops from the op set, float32/float64 dtypes (bfloat16 GEMMs and
+    casts as per-op extras), a positive memory
     size, a DeviceSpec, a link exactly when memory is not host memory, and `unsupported` entries that name
     conformance features (or groups of them) with a reason each."""
     from .runner import feature_ids  # the runner knows every check, this module is one of them
@@ -27,6 +28,10 @@ def capabilities(ctx):
         raise AssertionError(f"capabilities().ops names ops outside the op set: {sorted(caps.ops - opset.OPS.keys())}")
     if not caps.dtypes or not set(caps.dtypes) <= {"float32", "float64"}:
         raise AssertionError(f"capabilities().dtypes must be non-empty float32/float64, got {caps.dtypes}")
+    for op, names in caps.op_dtypes.items():  # per-op extras: bfloat16 GEMMs and casts
+        if op not in caps.ops or not set(names) <= {d.name for d in opset.GEMM_DTYPES if op in ("gemm", "cast")}:
+            raise AssertionError(f"capabilities().op_dtypes[{op!r}] = {names}: only gemm and cast, run by the "
+                                 "device, may add bfloat16")
     if not isinstance(caps.memory_bytes, (int, np.integer)) or caps.memory_bytes <= 0:
         raise AssertionError(f"capabilities().memory_bytes must be a positive int, got {caps.memory_bytes!r}")
     if not isinstance(caps.cost, DeviceSpec):

@@ -12,7 +12,7 @@ ROUTE_MARK = {"native": "✓", "decomposed": "d", "host": "h"}
 STATUS_MARK = {FAIL: "✗", XFAIL: "x", XPASS: "!", NA: "-"}
 LEGEND = ("✓ runs on the device · d decomposed into device ops · h host fallback (counted) · ✗ FAILS · "
           "x expected failure · ! listed as unsupported but passes · - not applicable · (blank) dtype not declared")
-_SHORT = {"float32": "f32", "float64": "f64"}
+_SHORT = {"float32": "f32", "float64": "f64", "bfloat16": "b16"}
 
 
 def contract_table() -> str:
@@ -50,7 +50,8 @@ def _device_lines(report: Report) -> list[tuple[str, str]]:
         ("link", "none: computes in host memory" if link is None else
          f"{link.h2d_bandwidth / 1e9:.3g} GB/s up, {link.d2h_bandwidth / 1e9:.3g} GB/s down, "
          f"{link.latency * 1e6:.3g} µs"),
-        ("dtypes", ", ".join(caps.dtypes)),
+        ("dtypes", ", ".join(caps.dtypes) + "".join(f"; {op} also {', '.join(names)}"
+                                                     for op, names in caps.op_dtypes.items())),
         ("ops", f"{declared} of {len(opset.OPS)} on the device"),
         ("cost model", caps.cost.name),
         ("verdict", report.summary()),
@@ -60,7 +61,7 @@ def _device_lines(report: Report) -> list[tuple[str, str]]:
 def capability_matrix(reports: list[Report]) -> str:
     """The matrix of one or more conformance reports, as text (monospace)."""
     reports = list(reports)
-    dtypes = ("float32", "float64")
+    dtypes = tuple(_SHORT)
     width = 29
     col = max(12, *(len(r.driver) + 2 for r in reports))
     lines = [f"Capability matrix — {LEGEND}", ""]

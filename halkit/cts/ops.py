@@ -25,10 +25,12 @@ GUARD = 7.25  # what the guard block in front of an offset output holds, before 
 
 
 def op_checks(driver, thorough: bool = False) -> list[Check]:
-    """One check per op × dtype the driver declares (ids ``ops.<op>.<dtype>``)."""
+    """One check per op × dtype the driver declares (ids ``ops.<op>.<dtype>``), per-op dtypes included."""
+    caps = driver.capabilities()
+    pairs = [(op, dtype) for op in opset.OPS for dtype in caps.dtypes]
+    pairs += [(op, dtype) for op, names in caps.op_dtypes.items() if op in caps.ops for dtype in names]
     return [Check(f"ops.{op}.{dtype}", functools.partial(check_op, op=op, dtype=dtype),
-                  f"{op} in {dtype} matches the numpy reference")
-            for op in opset.OPS for dtype in driver.capabilities().dtypes]
+                  f"{op} in {dtype} matches the numpy reference") for op, dtype in pairs]
 
 
 def check_op(ctx, op: str, dtype: str) -> str:

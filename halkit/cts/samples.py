@@ -224,7 +224,9 @@ def _copy_strided(rng, dtype, size=1, shape=(1,), strides=(1,), offset=0):
 
 
 def _cast(rng, dtype, shape=(), to=None):
-    other = {np.dtype(np.float32): "float64", np.dtype(np.float64): "float32"}[np.dtype(dtype)]
+    if np.dtype(dtype) == opset.BFLOAT16 and to == "other":  # float32 rounded into bfloat16 (ties to even)
+        return [uniform(rng, shape, np.float32, 1e3)], dict(dtype="bfloat16")
+    other = {np.dtype(np.float32): "float64", np.dtype(np.float64): "float32"}.get(np.dtype(dtype))
     x = uniform(rng, shape, dtype, 1e3)
     return [x], dict(dtype=other if to == "other" else np.dtype(dtype).name)
 

@@ -15,6 +15,10 @@ Three classes of op:
   the size of the terms that cancelled, not against its own).
 
 NaN and ±inf must sit where the reference has them in every class.
+
+bfloat16 results (GEMMs on a matrix engine) are compared as float32: the
+accumulating bound of the float32 sums, plus one bfloat16 rounding step
+(2⁻⁷ relative) — a sum in another order can round to the other neighbour.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import math
 
 import numpy as np
 
+from ..hal.opset import BFLOAT16
 from . import samples
 
 EXACT = frozenset({"copy_strided", "cat", "cast", "fill", "relu", "relu_backward", "max_pool2d", "embedding"})
@@ -52,7 +57,13 @@ def mismatch(op: str, got: np.ndarray, reference: np.ndarray, length: int = 1, i
     """None when ``got`` matches ``reference`` for ``op`` (run on ``inputs``); otherwise what differs."""
     if got.shape != reference.shape or got.dtype != reference.dtype:
         return f"result is {got.shape} {got.dtype}, the reference {reference.shape} {reference.dtype}"
-    rtol, atol = bounds(op, reference.dtype, reference, length, inputs)
+    if reference.dtype == BFLOAT16:
+        got, reference = got.astype(np.float32), reference.astype(np.float32)
+        inputs = [x.astype(np.float32) if x is not None and x.dtype == BFLOAT16 else x for x in inputs]
+        rtol, atol = bounds(op, np.float32, reference, length, inputs)
+        rtol = rtol if op in EXACT else rtol + 2.0**-7
+    else:
+        rtol, atol = bounds(op, reference.dtype, reference, length, inputs)
     with np.errstate(invalid="ignore", over="ignore"):
         nan_got, nan_ref = np.isnan(got), np.isnan(reference)
         same_inf = np.where(np.isinf(reference), got == reference, ~np.isinf(got))

@@ -195,7 +195,7 @@ def to_device(array, device=None) -> DeviceArray:
             "pass np.asarray(array)" if isinstance(array, np.ndarray) else
             f"array must be a numpy.ndarray, got {type(array).__name__}: convert it with np.asarray(...)"
         )
-    dtypes = driver.capabilities().dtypes
+    dtypes = driver.capabilities().held_dtypes
     if array.dtype.name not in dtypes and array.dtype != np.int64:
         raise TypeError(f"array has dtype {array.dtype}; device {driver.name!r} holds {dtypes} (and int64 "
                         f"indices): use array.astype(np.float32)")

@@ -13,8 +13,7 @@ import numbers
 import numpy as np
 
 from .array import DeviceArray
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from .opset import FLOAT_DTYPES, GEMM_DTYPES
 #: the largest size/stride/padding a geometry parameter may have (beyond it, index arithmetic would overflow).
 MAX_EXTENT = 2**31 - 1
 
@@ -34,21 +33,23 @@ def array(name: str, x):
     )
 
 
-def floating(name: str, x):
-    """x must be a float32/float64 NumPy array or DeviceArray."""
+def floating(name: str, x, dtypes=FLOAT_DTYPES):
+    """x must be a NumPy array or DeviceArray of one of ``dtypes`` (float32/float64; GEMMs add bfloat16)."""
     array(name, x)
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} has dtype {x.dtype}; halkit ops take float32 or float64: use {name}.astype(np.float32)"
-        )
+    if x.dtype not in dtypes:
+        if x.dtype in GEMM_DTYPES:  # bfloat16 given to an op that does not take it
+            raise TypeError(f"{name} has dtype {x.dtype}; this op takes float32 or float64 (bfloat16 is taken by "
+                            f"matmul, linear and cast): use {name}.astype(np.float32)")
+        names = " or ".join(d.name for d in dtypes)
+        raise TypeError(f"{name} has dtype {x.dtype}; halkit ops take {names}: use {name}.astype(np.float32)")
     return x
 
 
-def contiguous(name: str, x):
-    """x must be a float array laid out densely in C order (a DeviceArray always is)."""
-    if type(x) is np.ndarray and x.dtype in FLOAT_DTYPES and x.flags.c_contiguous:
+def contiguous(name: str, x, dtypes=FLOAT_DTYPES):
+    """x must be an array of ``dtypes`` laid out densely in C order (a DeviceArray always is)."""
+    if type(x) is np.ndarray and x.dtype in dtypes and x.flags.c_contiguous:
         return x  # the common case, checked in one go: this runs on every op call
-    floating(name, x)
+    floating(name, x, dtypes)
     if type(x) is np.ndarray and not x.flags.c_contiguous:
         raise ValueError(
             f"{name} is not C-contiguous (shape {x.shape}, strides {x.strides}): "
@@ -81,9 +82,9 @@ def gemm_operand(name: str, x) -> tuple[np.ndarray, bool]:
     A transposed view of a C-contiguous matrix (F-contiguous) is taken as its
     C-contiguous base plus a transpose flag, so it costs no copy.
     """
-    if type(x) is np.ndarray and x.ndim == 2 and x.dtype in FLOAT_DTYPES and x.flags.c_contiguous:
+    if type(x) is np.ndarray and x.ndim == 2 and x.dtype in GEMM_DTYPES and x.flags.c_contiguous:
         return x, False  # the common case, checked in one go: this runs on every GEMM call
-    floating(name, x)
+    floating(name, x, GEMM_DTYPES)
     ndim(name, x, 2)
     if type(x) is DeviceArray or x.flags.c_contiguous:
         return x, False
@@ -95,9 +96,9 @@ def gemm_operand(name: str, x) -> tuple[np.ndarray, bool]:
     )
 
 
-def vector(name: str, v, length: int, ref_name: str, ref: np.ndarray) -> np.ndarray:
+def vector(name: str, v, length: int, ref_name: str, ref: np.ndarray, dtypes=FLOAT_DTYPES) -> np.ndarray:
     """An optional 1-D parameter (bias, weight) of the given length, in ref's dtype."""
-    contiguous(name, v)
+    contiguous(name, v, dtypes)
     same_dtype(ref_name, ref, name, v)
     if v.shape != (length,):
         raise ValueError(f"{name} must have shape ({length},) to match {ref_name}, got {v.shape}")

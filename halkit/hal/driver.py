@@ -65,11 +65,21 @@ class Capabilities:
     host_memory: bool  # buffers are host memory: NumPy arrays pass without copies
     cost: DeviceSpec  # prices kernels and (when not host_memory) the link
     unsupported: Mapping[str, str] = field(default_factory=dict)  # conformance features it lacks → why
+    #: dtypes that only some ops take, op → dtype names, e.g. {"gemm": ("bfloat16",)}: a matrix engine
+    #: that multiplies bfloat16 while everything else computes in float32
+    op_dtypes: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "ops", frozenset(self.ops))
         object.__setattr__(self, "dtypes", tuple(np.dtype(d).name for d in self.dtypes))
         object.__setattr__(self, "unsupported", MappingProxyType(dict(self.unsupported)))
+        object.__setattr__(self, "op_dtypes", MappingProxyType(
+            {op: tuple(np.dtype(d).name for d in names) for op, names in self.op_dtypes.items()}))
+
+    @property
+    def held_dtypes(self) -> tuple:
+        """Every dtype an array on this device may have: the compute dtypes and the per-op ones."""
+        return tuple(dict.fromkeys((*self.dtypes, *(d for names in self.op_dtypes.values() for d in names))))
 
     @property
     def link(self) -> Link | None:
@@ -80,11 +90,13 @@ class Capabilities:
         return Link(spec.link_bandwidth, spec.link_bandwidth_d2h or spec.link_bandwidth, spec.link_latency)
 
     def supports(self, op: str, dtype) -> bool:
-        return op in self.ops and np.dtype(dtype).name in self.dtypes
+        name = np.dtype(dtype).name
+        return op in self.ops and (name in self.dtypes or name in self.op_dtypes.get(op, ()))
 
     def __repr__(self) -> str:
         where = "host memory" if self.host_memory else "behind a link"
-        return (f"Capabilities({len(self.ops)} ops, {'/'.join(self.dtypes)}, {where}, "
+        extra = "".join(f", {op} also {'/'.join(names)}" for op, names in self.op_dtypes.items())
+        return (f"Capabilities({len(self.ops)} ops, {'/'.join(self.dtypes)}{extra}, {where}, "
                 f"{self.memory_bytes / 2**30:.3g} GiB, cost {self.cost.name!r}"
                 + (f", {len(self.unsupported)} unsupported feature(s)" if self.unsupported else "") + ")")
 

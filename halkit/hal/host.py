@@ -42,6 +42,7 @@ class HostDriver(Driver):
     """Kernels in host memory; subclasses add one method per op they run (see numpy_reference.py)."""
 
     dtypes = ("float32", "float64")
+    op_dtypes = {"gemm": ("bfloat16",), "cast": ("bfloat16",)}  # bfloat16 GEMMs (float32 sums), and casts to/from it
     host_memory = True  # a class attribute, not the base's property: read on every op call
 
     @staticmethod
@@ -61,7 +62,7 @@ class HostDriver(Driver):
             ops = frozenset(name for name in opset.OPS if not getattr(getattr(type(self), name), "generic", False))
             caps = self.__dict__["_capabilities"] = Capabilities(
                 ops=ops, dtypes=self.dtypes, memory_bytes=_host_memory_bytes(), host_memory=True,
-                cost=host_spec(f"{self.name} (host)"), unsupported=self.unsupported())
+                cost=host_spec(f"{self.name} (host)"), unsupported=self.unsupported(), op_dtypes=self.op_dtypes)
         return caps
 
     def unsupported(self) -> dict:

@@ -1,7 +1,7 @@
 """The HAL op API: validate the arguments, then run the op where its data is.
 
 Arguments are NumPy arrays or DeviceArrays (float32 or float64, one dtype per
-call; indices int64). With NumPy arrays every op returns a new NumPy array,
+call; indices int64; matmul, linear and cast also take bfloat16 from ml_dtypes). With NumPy arrays every op returns a new NumPy array,
 computed on the calling thread's driver (``hal.use``): in place on a host
 driver, uploaded/launched/downloaded on a device behind a link. With
 DeviceArrays it runs on their device and returns DeviceArrays there — no
@@ -32,7 +32,7 @@ def _run(op: str, inputs: tuple, params: tuple = ()):
 def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     """op(a) @ op(b) for 2-D a, b, where op transposes when its flag is set (no copy is made)."""
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype
-            and a.dtype in checks.FLOAT_DTYPES and a.flags.c_contiguous and b.flags.c_contiguous):
+            and a.dtype in checks.GEMM_DTYPES and a.flags.c_contiguous and b.flags.c_contiguous):
         # The common case (C-ordered NumPy operands) validated in one expression, as in linear below.
         trans_a, trans_b = bool(trans_a), bool(trans_b)
         if (a.shape[0] if trans_a else a.shape[1]) == (b.shape[1] if trans_b else b.shape[0]):
@@ -61,14 +61,14 @@ def linear(x, w, b=None, activation: str | None = None):
     activation is None, "relu" or "gelu". Leading dims of x are kept.
     """
     if (type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2 and w.ndim == 2 and x.dtype is w.dtype
-            and x.dtype in checks.FLOAT_DTYPES and x.shape[1] == w.shape[1] and x.flags.c_contiguous
+            and x.dtype in checks.GEMM_DTYPES and x.shape[1] == w.shape[1] and x.flags.c_contiguous
             and w.flags.c_contiguous and activation in checks.ACTIVATIONS
             and (b is None or (type(b) is np.ndarray and b.dtype is x.dtype and b.shape == (w.shape[0],)
                                and b.flags.c_contiguous))):
         # The hot path of every linear layer (2-D x, C-ordered weight), validated in one expression: each
         # separate check below costs ~0.2 µs, a quarter of a batch-1 layer's kernel time.
         return active().gemm(x, w, b, False, True, activation)
-    checks.contiguous("x", x)
+    checks.contiguous("x", x, checks.GEMM_DTYPES)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (..., in_features), got a 0-D array")
     w, w_t = checks.gemm_operand("w", w)
@@ -80,7 +80,7 @@ def linear(x, w, b=None, activation: str | None = None):
             f"(w is {out_features}×{in_features}, i.e. (out_features, in_features))"
         )
     if b is not None:
-        checks.vector("b", b, out_features, "x", x)
+        checks.vector("b", b, out_features, "x", x, checks.GEMM_DTYPES)
     activation = checks.activation(activation)
     rows = math.prod(x.shape[:-1])  # not reshape(-1, K): that is ambiguous when K == 0
     x2 = x.reshape(rows, in_features)
@@ -496,12 +496,12 @@ def _dense_strides(shape) -> list[int]:
 
 
 def cast(x, dtype):
-    """x converted to float32 or float64."""
-    checks.floating("x", x)
+    """x converted to float32, float64 or bfloat16 (rounded to nearest even, NaN kept)."""
+    checks.floating("x", x, checks.GEMM_DTYPES)
     dtype = np.dtype(dtype)
-    if dtype not in checks.FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return _run("cast", (checks.contiguous("x", x),), (dtype.name,))
+    if dtype not in checks.GEMM_DTYPES:
+        raise TypeError(f"dtype must be float32, float64 or bfloat16, got {dtype}")
+    return _run("cast", (checks.contiguous("x", x, checks.GEMM_DTYPES),), (dtype.name,))
 
 
 # --- factories ----------------------------------------------------------------------------------------------

@@ -17,11 +17,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 from .errors import DeviceError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: bfloat16 (NumPy arrays via ml_dtypes): the GEMM family and cast take it, as low-precision matrix
+#: engines do; products and sums run in float32 and the result is rounded once.
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+GEMM_DTYPES = FLOAT_DTYPES + (BFLOAT16,)
 INDEX_DTYPE = np.dtype(np.int64)
 
 
@@ -340,8 +345,8 @@ def _infer_copy_strided(ins, p):
 
 def _infer_cast(ins, p):
     dtype = np.dtype(p["dtype"])
-    if dtype not in FLOAT_DTYPES:
-        _fail("cast", f"dtype must be float32 or float64, got {dtype}")
+    if dtype not in GEMM_DTYPES:
+        _fail("cast", f"dtype must be float32, float64 or bfloat16, got {dtype}")
     return [Spec(ins["x"].shape, dtype)]
 
 

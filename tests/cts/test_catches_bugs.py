@@ -118,9 +118,9 @@ def run_cli(*args):
 def test_cli_prints_the_matrix_and_passes_a_conforming_driver():
     done = run_cli("--device", "numpy", "--driver", f"{EXAMPLE}:ArenaDriver", "--select", "ops.gemm.*")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "numpy: 2 pass" in done.stdout and "arena: 1 pass" in done.stdout
+    assert "numpy: 3 pass" in done.stdout and "arena: 1 pass" in done.stdout
     gemm_row = next(line for line in done.stdout.splitlines() if line.startswith("gemm "))
-    assert gemm_row.split()[1:] == ["✓", "✓", "✓"]  # numpy f32 f64, arena f32
+    assert gemm_row.split()[1:] == ["✓", "✓", "✓", "✓"]  # numpy f32 f64 bf16, arena f32
     assert "12 GB/s up" in done.stdout  # the arena's link, from its capabilities
 
 

@@ -23,7 +23,9 @@ def test_matrix_marks_how_each_op_ran_and_lists_expected_failures():
     matrix = cts.capability_matrix(reports[:2])
     rows = {line.split()[0]: line.split()[1:] for line in matrix.splitlines() if line.split()[:1] and line.split()[0] in opset.OPS}
     assert set(rows) == set(opset.OPS)
-    assert rows["gemm"] == ["✓", "✓", "✓"]  # numpy f32, f64; arena f32 (no float64 declared: blank)
+    assert rows["gemm"] == ["✓", "✓", "✓", "✓"]  # numpy f32, f64, bf16; arena f32 (no float64/bf16: blank)
+    checked = {res.feature for res in reports[0].results}  # bfloat16 is declared for gemm and cast only
+    assert {"ops.gemm.bfloat16", "ops.cast.bfloat16"} <= checked and "ops.relu.bfloat16" not in checked
     assert rows["bmm"] == ["✓", "✓", "d"] and rows["conv2d"] == ["✓", "✓", "h"]
     assert "12 GB/s up" in matrix and "0.25 GiB (device memory)" in matrix
     errors = cts.capability_matrix([reports[2]])

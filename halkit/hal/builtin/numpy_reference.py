@@ -16,7 +16,7 @@ from scipy.special import erf
 
 from ..host import HostDriver
 from ..im2col import col2im, im2col
-from ..opset import conv_output_size, normalize_axes
+from ..opset import BFLOAT16, conv_output_size, normalize_axes
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -93,6 +93,12 @@ class NumpyDriver(HostDriver):
 
     # --- GEMMs --------------------------------------------------------------------------------------------
     def gemm(self, a, b, bias=None, trans_a=False, trans_b=False, activation=None):
+        if a.dtype == BFLOAT16:
+            # bfloat16: the products of two bf16 are exact in float32; they are summed and the bias and
+            # activation applied in float32, then the result is rounded once (nearest, ties to even).
+            widened = self.gemm(a.astype(np.float32), b.astype(np.float32),
+                                None if bias is None else bias.astype(np.float32), trans_a, trans_b, activation)
+            return widened.astype(BFLOAT16)
         y = _new((a.T if trans_a else a) @ (b.T if trans_b else b))
         if bias is not None:
             y += bias
