@@ -14,9 +14,11 @@ Each picks the cheapest correct route:
 * eager without gradients (inference, ``torch.no_grad``): the kernel itself.
 
 Under ``torch.autocast("cpu", dtype)`` the layers behave as torch's do: linear
-and conv2d return ``dtype`` (they compute in float32 through the HAL and cast
-the result), layer_norm stays float32 — a bfloat16 activation from a torch
-layer is accepted, not refused.
+and conv2d return ``dtype``, layer_norm stays float32 — a bfloat16 activation
+from a torch layer is accepted, not refused. Eager linear under bfloat16
+autocast computes in bfloat16 where the driver has bfloat16 GEMMs
+(:mod:`halkit.torch.bf16`); everywhere else (conv2d, a traced linear, a driver
+without them) the layer computes in float32 and casts its result.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 
 from halkit.hal.checks import conv_padding
 
-from . import ops, tensor_ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
+from . import bf16, ops, tensor_ops  # noqa: F401  (importing ops registers torch.ops.halkit.*)
 from .autograd import Conv2dFunction, LayerNormFunction, LinearFunction, apply, host_linear
 
 _halkit_ops = torch.ops.halkit
@@ -59,8 +61,11 @@ def linear(x, weight, bias=None, activation=None):
     """activation(x @ weight.T + bias) through the HAL; activation is None, "relu" or "gelu"."""
     # The route checks of layer_norm and conv2d below, spelled out: every linear layer of a model runs this.
     if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        if dtype == torch.bfloat16 and not _traced(x) and bf16.runs_here():
+            return bf16.linear(x, weight, bias, activation)
         with torch.autocast("cpu", enabled=False):
-            return linear(*_float32(x, weight, bias), activation).to(torch.get_autocast_dtype("cpu"))
+            return linear(*_float32(x, weight, bias), activation).to(dtype)
     if (type(x) is not torch.Tensor or not x.is_cpu or torch.compiler.is_compiling()
             or torch._C._len_torch_dispatch_stack() > 0):
         return _halkit_ops.linear.default(x, weight, bias, activation)
