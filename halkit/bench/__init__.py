@@ -9,7 +9,8 @@
   HALLinear 64x512->512 forward / train-step latency per backend;
 * ``compare({name: fn})``: the same interleaved timing for any callables;
   ``forward_step`` / ``backward_step`` / ``training_step`` build such callables from a model;
-* ``fma_peak(threads)``: this machine's measured fp32 FMA ceiling in GFLOP/s;
+* ``fma_peak(threads)``: this machine's measured fp32 FMA ceiling in GFLOP/s (``kind="bf16"``: the
+  AVX512_BF16 dot-product ceiling, the native avx512_bf16 GEMM route's);
 * ``pinned_threads(n)``: every thread pool at n threads within a block.
 
 Every timing comes from the one loop in ``timing.py`` (interleaved rounds, device synchronized).

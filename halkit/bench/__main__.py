@@ -25,6 +25,7 @@ from .workloads import MODELS, SIZES
 EXAMPLES = """examples:
   python -m halkit.bench --quick                      a small GEMM sweep (a smoke test, not a measurement)
   python -m halkit.bench --shapes 64x512x512 --ops matmul linear --threads 1
+  python -m halkit.bench --dtype bfloat16             the sweep in bf16: native vs torch, % of the bf16 peak
   python -m halkit.bench models --quick               every model and route once, at all cores
   python -m halkit.bench models --models bert --threads 1 2
   python -m halkit.bench overhead --profile           HALLinear vs nn.Linear, and a profile of a batch-1 forward
@@ -95,8 +96,10 @@ def parser() -> argparse.ArgumentParser:
                         + " (default: all, on the standard sweep; matmul with --shapes)")
     p.add_argument("--shapes", nargs="+", type=_shape, metavar="MxNxK", default=None,
                    help="custom GEMM shapes instead of the standard sweep")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="element type of the operands (default float32; the %% of peak is fp32's)")
+    p.add_argument("--dtype", choices=["float32", "float64", "bfloat16"], default="float32",
+                   help="element type of the operands (default float32; the %% of peak is fp32's). bfloat16: "
+                        "native and torch only (NumPy has no bf16 GEMM), %% of peak = the native bf16 route's "
+                        "ceiling (vdpbf16ps on avx512_bf16, fp32 FMA on widened)")
     commands = p.add_subparsers(dest="command", title="commands", metavar="{models,overhead}")
 
     models = commands.add_parser(

@@ -4,12 +4,14 @@ A case is one op on one GEMM shape (M rows of output, N columns, K the inner
 dimension). Backends are the HAL's (numpy, native, mock, ... through the
 public op API, so validation overhead is included, as users pay it) plus
 "torch" as the outside reference (torch.matmul / F.linear on tensors that share
-the NumPy arrays' memory).
+the NumPy arrays' memory). bfloat16 operands are ml_dtypes.bfloat16 arrays, and
+torch sees the same bits as torch.bfloat16 tensors.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,18 @@ OPS = {
     "linear_unfused": "matmul -> add_bias -> relu as three calls (torch: relu(x @ W.T + b))",
     "overhead": "1x1x1 matmul: the per-call cost of getting into and out of a backend",
 }
+
+#: op name -> the HAL op-set entries it calls: a driver runs the op in a dtype when its capabilities
+#: support every one of them (e.g. bfloat16 is a GEMM dtype: drivers may take it for gemm but not add_bias).
+HAL_OPS = {
+    "matmul": ("gemm",),
+    "linear": ("gemm",),
+    "linear_fused": ("gemm",),
+    "linear_unfused": ("gemm", "add_bias", "relu"),
+    "overhead": ("gemm",),
+}
+
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 # The MLPs of the notebooks, as (M=batch, N=out_features, K=in_features):
 # the seed's latency layer 64x512->512, and the digits MLP 64->128->128->10 at batch 64.
@@ -80,12 +94,23 @@ def sweep(quick: bool = False, ops=tuple(OPS)) -> list[Case]:
     return cases
 
 
+def hal_gaps(capabilities, op: str, dtype) -> list[str]:
+    """The op-set entries ``op`` calls that a driver with these ``capabilities`` (hal.Capabilities) does not
+    take in ``dtype``: empty when it runs the op."""
+    return [name for name in HAL_OPS[op] if not capabilities.supports(name, dtype)]
+
+
 def operands(case: Case, dtype, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random operands for ``case``: a (M,K), b (K,N) for matmul; x (M,K), w (N,K), bias (N,) for linear."""
+    """Random operands for ``case``: a (M,K), b (K,N) for matmul; x (M,K), w (N,K), bias (N,) for linear.
+
+    bfloat16 operands are drawn as float32 and rounded: the values a float32 model would cast.
+    """
     rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    drawn = np.float32 if dtype == BFLOAT16 else dtype
 
     def draw(*shape):
-        return rng.standard_normal(shape).astype(dtype)
+        return rng.standard_normal(shape).astype(drawn).astype(dtype, copy=False)
 
     if case.op in ("matmul", "overhead"):
         return {"a": draw(case.m, case.k), "b": draw(case.k, case.n)}
@@ -104,8 +129,16 @@ def _hal_call(op: str, arrays: dict[str, np.ndarray]):
     return lambda: hal.relu(hal.add_bias(hal.matmul(x, w, trans_b=True), bias))
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """A torch tensor sharing ``a``'s memory: no copy is timed. torch.from_numpy does not know ml_dtypes'
+    bfloat16, so its bits go through int16 and are reinterpreted as torch.bfloat16 (the same format)."""
+    if a.dtype == BFLOAT16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
 def _torch_call(op: str, arrays: dict[str, np.ndarray]):
-    t = {name: torch.from_numpy(a) for name, a in arrays.items()}  # shares memory: no copy is timed
+    t = {name: _tensor(a) for name, a in arrays.items()}
     if op in ("matmul", "overhead"):
         a, b = t["a"], t["b"]
         return lambda: torch.matmul(a, b)

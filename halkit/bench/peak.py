@@ -1,7 +1,10 @@
 """This machine's fp32 FMA ceiling, for the "% of peak" column and the dashboards' roofline line.
 
 NumPy and torch cannot run a bare FMA loop, so the figure comes from a tiny
-register-resident kernel in halkit._native (``_native.fma_peak``). It counts
+register-resident kernel in halkit._native (``_native.fma_peak``). For bfloat16
+it is the AVX512_BF16 dot-product (vdpbf16ps) loop when the native bf16 GEMM
+runs on those instructions (route "avx512_bf16"), and the fp32 FMA loop when it
+widens the operands to float32 (route "widened"): each route's own ceiling. It counts
 flops per thread-CPU-second, i.e. the ceiling of the cores when nobody else
 uses them: on a shared machine the wall-clock GEMM rates sit further below it.
 Without the native extension the peak is ESTIMATED as the best GFLOP/s of a
@@ -15,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cases import Case, operands, sampler
+from .cases import BFLOAT16, Case, operands, sampler
+
+#: fma_peak's kinds: the fp32 FMA loop, or the AVX512_BF16 dot-product loop (the avx512_bf16 route's ceiling).
+KINDS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,20 @@ def _native_fma_kernel():
     return getattr(_native, "fma_peak", None)
 
 
-def fma_peak(threads: int = 1, seconds: float = 0.1, samples: int = 3) -> float:
+def bf16_route() -> str | None:
+    """The native bf16 GEMM route: "avx512_bf16" (vdpbf16ps), "widened" (float32 FMAs), None when not built."""
+    try:
+        from halkit import _native
+    except ImportError:
+        return None
+    return _native.info().get("bf16_gemm")
+
+
+def fma_peak(threads: int = 1, seconds: float = 0.1, samples: int = 3, kind: str = "fp32") -> float:
     """This machine's fp32 FMA ceiling in GFLOP/s on ``threads`` threads: best of ``samples`` runs of ``seconds``.
 
+    kind="bf16": the AVX512_BF16 dot-product ceiling instead; a ValueError saying why when the native bf16
+    route is not "avx512_bf16" (the "widened" route computes in fp32: its ceiling is kind="fp32").
     Raises RuntimeError (saying how to build it) when the native extension is not built.
     """
     kernel = _native_fma_kernel()
@@ -45,9 +62,11 @@ def fma_peak(threads: int = 1, seconds: float = 0.1, samples: int = 3) -> float:
         raise ValueError(f"threads must be a positive int, got {threads!r}")
     if not seconds > 0 or isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"seconds must be > 0 and samples a positive int, got {seconds!r}, {samples!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     # A ceiling is the best of several samples: a single short one can land on a cold core
     # (seen here: 62 instead of 116 GFLOP/s for one 50 ms sample at 1 thread).
-    return max(float(kernel(seconds, threads)) for _ in range(samples))
+    return max(float(kernel(seconds, threads, kind=kind)) for _ in range(samples))
 
 
 def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) -> Peak:
@@ -56,13 +75,24 @@ def measure_peak(threads: int, backends, dtype=np.float32, quick: bool = False) 
     Measured once per process for each set of arguments: the ceiling is a property of the
     machine, and the dashboards would otherwise pay for it on every slider move.
     """
-    return _measure_peak(threads, tuple(backends), np.dtype(dtype), quick)
+    dtype = np.dtype(dtype)
+    # The bf16 route is part of the key: tests switch it in-process, and each route has its own ceiling.
+    return _measure_peak(threads, tuple(backends), dtype, quick, bf16_route() if dtype == BFLOAT16 else None)
 
 
 @functools.lru_cache(maxsize=None)
-def _measure_peak(threads: int, backends: tuple[str, ...], dtype: np.dtype, quick: bool) -> Peak:
-    if _native_fma_kernel() is not None and dtype == np.float32:
-        return Peak(fma_peak(threads, 0.05 if quick else 0.1),
+def _measure_peak(threads: int, backends: tuple[str, ...], dtype: np.dtype, quick: bool, route: str | None) -> Peak:
+    seconds, native = (0.05 if quick else 0.1), _native_fma_kernel() is not None
+    if native and dtype == BFLOAT16 and route == "avx512_bf16":
+        return Peak(fma_peak(threads, seconds, kind="bf16"),
+                    "measured: native AVX512_BF16 dot-product (vdpbf16ps) micro-kernel, best of 3, flops per "
+                    "thread-CPU-second")
+    if native and dtype == BFLOAT16:  # the widened route: its arithmetic is fp32 FMAs
+        return Peak(fma_peak(threads, seconds),
+                    f"measured: native fp32 FMA micro-kernel, best of 3, flops per thread-CPU-second; fp32 because "
+                    f"the native bf16 route is {route!r}: it widens the operands to float32 and computes in fp32")
+    if native and dtype == np.float32:
+        return Peak(fma_peak(threads, seconds),
                     "measured: native FMA micro-kernel, best of 3, flops per thread-CPU-second")
     size = 512 if quick else 1536
     case = Case("matmul", size, size, size, "peak")

@@ -153,7 +153,7 @@ def speedup(reference: Timing | None, t: Timing) -> tuple[float | None, bool | N
 
 def _header(meta: dict):
     for key in ("machine", "blas", "native", "numpy_backend", "torch_backend", "threads", "idle_threads", "dtype",
-                "timing"):
+                "bf16_gemm", "timing"):
         if key in meta:
             yield key, meta[key]
     if "load" in meta:

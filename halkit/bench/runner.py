@@ -9,14 +9,19 @@ import torch
 from halkit import hal
 
 from . import idle_threads, machine
-from .cases import OPS, TORCH, Case, operands, sampler, sweep
+from .cases import BFLOAT16, HAL_OPS, OPS, TORCH, Case, hal_gaps, operands, sampler, sweep
 from .load import LoadMonitor
-from .peak import Peak, measure_peak
+from .peak import Peak, bf16_route, measure_peak
 from .results import Results, speedup, timing_fields
 from .threads import blas_description, pinned_threads
 from .timing import interleaved
 
 DEFAULT_BACKENDS = ("numpy", "native", TORCH)
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64), BFLOAT16)
+
+NUMPY_BF16 = ("numpy skipped for bfloat16: NumPy has no bf16 GEMM (a @ b on ml_dtypes.bfloat16 arrays runs "
+              "element loops, not BLAS) and halkit's numpy backend, the reference, widens to float32 for the "
+              "fp32 BLAS and rounds back: neither times a bf16 GEMM, so bfloat16 speed-ups are against torch")
 
 
 class UnknownBackendError(ValueError):
@@ -61,35 +66,41 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
     backends: HAL backend names and/or "torch"; default numpy, native (skipped with a note if not
     built), torch. repeats: interleaved rounds (default 9; 3 with quick). min_time: seconds per
     sample (default 0.1; 0.01 with quick). quick: a small sweep for CI and smoke tests.
+    dtype: float32, float64 or bfloat16 (ml_dtypes; numpy is left out, with a note saying why, and
+    the % of peak is the native bf16 route's ceiling).
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = _dtype(dtype)
     rounds = repeats if repeats is not None else (3 if quick else 9)
     min_time = min_time if min_time is not None else (0.01 if quick else 0.1)
     threads = list(threads) if threads is not None else default_threads(quick)
     names, notes = resolve_backends(backends)
+    names, dtype_notes = _dtype_backends(names, dtype)
+    notes += dtype_notes
     if idle_threads.missing() and max(threads) > 1:
         notes.append("idle BLAS/OpenMP threads spin into the next backend's time slot: multi-thread ratios are "
                      "distorted; " + idle_threads.advice())
     cases = cases if cases is not None else _cases(shapes, ops, quick)
+    runs, case_notes = _case_backends(cases, names, dtype)
+    notes += case_notes
     if quick:
         notes.append("--quick: fewer rounds and shorter samples than the measurement rule "
                      "(>= 9 rounds of >= 0.1 s): a smoke test, not a measurement")
 
-    peak_backends = [b for b in ("native", "numpy", TORCH) if b == TORCH or b in hal.backends()]
+    # numpy's bf16 GEMM is no estimate of a bf16 ceiling (see NUMPY_BF16)
+    estimators = ("native", TORCH) if dtype == BFLOAT16 else ("native", "numpy", TORCH)
+    peak_backends = [b for b in estimators if b == TORCH or b in hal.backends()]
     rows, peaks, load = [], {}, LoadMonitor()
-    tasks = [(t, case) for t in threads for case in cases]
+    tasks = [(t, case) for t in threads for case, _ in runs]
     bar = _progress(len(tasks) + len(threads), enabled=progress)
     for t in threads:
         with pinned_threads(t):
             peak = measure_peak(t, peak_backends, dtype, quick)
             bar.update(1)
             measured = []
-            for case in cases:
+            for case, case_backends in runs:
                 bar.set_postfix_str(f"{case.op} {case.shape} x{t}")
                 with load.track():
-                    measured += _measure(case, names, t, dtype, rounds, min_time)
+                    measured += _measure(case, case_backends, t, dtype, rounds, min_time)
                 bar.update(1)
             peak = _at_least_observed(peak, measured)
             peaks[str(t)] = {"gflops": peak.gflops, "source": peak.source}
@@ -106,6 +117,56 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
     meta = _meta(names, threads, dtype, rounds, min_time, peaks, notes)
     meta["load"] = load.summary()
     return Results(rows, meta)
+
+
+def _dtype(dtype) -> np.dtype:
+    """float32, float64 or bfloat16 as a NumPy dtype, from a name or a type; anything else is a ValueError."""
+    try:
+        dtype = np.dtype(dtype)  # "bfloat16" resolves: cases imports ml_dtypes, which registers it
+    except TypeError:
+        raise ValueError(f"dtype must be one of {[d.name for d in DTYPES]}, got {dtype!r}") from None
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {[d.name for d in DTYPES]}, got {dtype}")
+    return dtype
+
+
+def _dtype_backends(names: list[str], dtype: np.dtype) -> tuple[list[str], list[str]]:
+    """(the backends that run GEMMs in ``dtype``, a note for each one left out); none left is an error."""
+    chosen, notes = [], []
+    for name in names:
+        if name == "numpy" and dtype == BFLOAT16:
+            notes.append(NUMPY_BF16)
+        elif name != TORCH and hal_gaps(hal.get_backend(name).capabilities(), "matmul", dtype):
+            notes.append(f"{name} skipped for {dtype}: its capabilities do not take {dtype} GEMMs")
+        else:
+            chosen.append(name)
+    if not chosen:
+        raise UnknownBackendError(f"none of {names} runs {dtype} GEMMs here: " + "; ".join(notes)
+                                  + "; add torch or native to --backends")
+    return chosen, notes
+
+
+def _case_backends(cases, names, dtype) -> tuple[list[tuple[Case, list[str]]], list[str]]:
+    """Each case with the backends that run it in ``dtype`` (from their capabilities), and notes on the gaps.
+
+    A case that no requested HAL backend runs is dropped: a torch-only row compares nothing.
+    """
+    capabilities = {b: hal.get_backend(b).capabilities() for b in names if b != TORCH}
+    runs, notes = [], []
+    for case in cases:
+        gaps = {b: hal_gaps(c, case.op, dtype) for b, c in capabilities.items()}
+        for b, lacking in gaps.items():
+            note = f"{case.op} skipped on {b} for {dtype}: it calls {', '.join(HAL_OPS[case.op])}, and {b}'s " \
+                   f"capabilities do not take {dtype} for {', '.join(lacking)}"
+            if lacking and note not in notes:
+                notes.append(note)
+        backends = [b for b in names if not gaps.get(b)]
+        if backends != [TORCH] or not capabilities:
+            runs.append((case, backends))
+    if cases and not runs:
+        raise UnknownBackendError(f"none of the ops {sorted({c.op for c in cases})} runs in {dtype} on {names}: "
+                                  + "; ".join(notes) + "; choose other ops or backends")
+    return runs, notes
 
 
 def _cases(shapes, ops, quick) -> list[Case]:
@@ -173,7 +234,21 @@ def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
     if "native" in backends:
         info = hal.get_backend("native").info()
         meta["native"] = f"isa {info.get('isa')}, {info.get('compiler')}, {info.get('threading')}"
+    if dtype == BFLOAT16:
+        meta["bf16_gemm"] = _bf16_description(bf16_route())
+        meta["torch_backend"] += "; bfloat16: torch.bfloat16 views of the same bits (torch's own bf16 GEMM)"
     return meta
+
+
+def _bf16_description(route: str | None) -> str:
+    """How the native backend multiplies bfloat16, and which ceiling the %peak column divides by."""
+    if route == "avx512_bf16":
+        return ("native route avx512_bf16: AVX512_BF16 dot products (vdpbf16ps), float32 sums, rounded once; "
+                "%peak = the vdpbf16ps ceiling")
+    if route == "widened":
+        return ("native route widened: operands widened to float32, fp32 FMAs, rounded once; %peak = the fp32 "
+                "FMA ceiling, since that is the arithmetic this route does")
+    return "native extension not built: no native bf16 route; %peak = an estimate from torch's bf16 GEMM"
 
 
 def _progress(total: int, enabled: bool):
