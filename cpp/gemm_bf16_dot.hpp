@@ -58,31 +58,45 @@ static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long 
     }
 }
 
+// 32 columns of two consecutive rows (x0: row k, x1: row k + 1) as 32 k-pair words:
+// w[0] columns 0-15, w[1] columns 16-31.  vpunpck{l,h}wd interleave within 128-bit
+// lanes: lanes 0-3 of lo / hi hold columns (0-3, 8-11, 16-19, 24-27) / (4-7, 12-15,
+// 20-23, 28-31); one two-source permute per output puts them in order.
+HK_ALWAYS_INLINE void interleave_rows(__m512i x0, __m512i x1, __m512i w[2]) {
+    const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+    w[0] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi);
+    w[1] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi);
+}
+
 // op(B) pairs [q0, q0 + kc2) x columns [j0, j0 + nc) into NR-column panels: per pair, NR words.
-// (K,N) B: rows k and k + 1 interleaved 16 bits at a time (vpunpck{l,h}wd + a lane fix-up).
-// W^T: a word is two adjacent bf16 of one W row; NR rows read side by side.
+// (K,N) B: rows k and k + 1 interleaved (interleave_rows), full panels in blocks of
+// KB pairs so that every source row is read in order across the panels (a walk down one
+// panel strides by ldb: at ldb = 1024 it spent a quarter of 32 x 1024 x 1024 waiting
+// on loads).  W^T: a word is two adjacent bf16 of one W row; NR rows read side by side.
 static void pack_b_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long q0, long kc2, long j0, long nc) {
     constexpr int NR = Bf16Cfg::NR;
-    for (long jp = 0; jp < nc; jp += NR) {
+    if (!p.tb) {
+        constexpr long KB = 8;
+        const long full = nc / NR;
+        for (long qb = 0; qb < kc2; qb += KB) {
+            const long qe = hmin(kc2, qb + KB);
+            for (long jp = 0; jp < full; ++jp) {
+                Word* d = dst + jp * NR * kc2;
+                for (long q = qb; q < qe; ++q) {
+                    const long k = 2 * (q0 + q);
+                    const bf16* r0 = p.b + k * p.ldb + j0 + jp * NR;
+                    __m512i w[2];
+                    interleave_rows(_mm512_loadu_si512(r0),
+                                    k + 1 < p.K ? _mm512_loadu_si512(r0 + p.ldb) : _mm512_setzero_si512(), w);
+                    _mm512_storeu_si512(d + q * NR, w[0]);
+                    _mm512_storeu_si512(d + q * NR + 16, w[1]);
+                }
+            }
+        }
+    }
+    for (long jp = p.tb ? 0 : nc / NR * NR; jp < nc; jp += NR) {  // (K,N) B: the edge panel only
         const int nr = (int)hmin<long>(NR, nc - jp);
         Word* d = dst + jp * kc2;
-        if (!p.tb && nr == NR) {
-            // 32 columns of rows k, k+1: two 512-bit loads, interleaved into two panels rows
-            const __m512i lo_order = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
-            const __m512i hi_order = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
-            for (long q = 0; q < kc2; ++q) {
-                const long k = 2 * (q0 + q);
-                const bf16* r0 = p.b + k * p.ldb + j0 + jp;
-                const __m512i x0 = _mm512_loadu_si512(r0);
-                const __m512i x1 = k + 1 < p.K ? _mm512_loadu_si512(r0 + p.ldb) : _mm512_setzero_si512();
-                // unpack interleaves within 128-bit lanes: lanes (0,1,2,3) of lo/hi hold columns
-                // (0-3, 8-11, 16-19, 24-27) / (4-7, 12-15, 20-23, 28-31): reorder to 0-15 | 16-31
-                const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
-                _mm512_storeu_si512(d + q * NR, _mm512_permutex2var_epi64(lo, lo_order, hi));
-                _mm512_storeu_si512(d + q * NR + 16, _mm512_permutex2var_epi64(lo, hi_order, hi));
-            }
-            continue;
-        }
         long q = 0;
         if (p.tb && nr == NR) {
             // W rows: 16 x 16 word transposes (the bits move, nothing is computed)
@@ -234,7 +248,7 @@ static void bf16_block(const GemmProblem<bf16>& p, const float* bias, long m0, l
 // torch).  32 bf16 = 16 k-pairs per vector; a K tail is a masked load (zeros add
 // nothing).  ROWS x JB float32 accumulators; lane sums by halving at the end.
 template <int ROWS, int JB>
-__attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict x, long ldx, const bf16* __restrict w,
+__attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict xp, const bf16* __restrict w,
                                                long ldw, int nj, float* __restrict S, long lds, bool accum) {
     __m512 acc[ROWS][JB];
 #pragma GCC unroll 64
@@ -246,7 +260,7 @@ __attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict x,
     auto step = [&](long k, __mmask32 m) __attribute__((always_inline)) {
         __m512bh xv[ROWS];
 #pragma GCC unroll 64
-        for (int i = 0; i < ROWS; ++i) xv[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, x + i * ldx + k);
+        for (int i = 0; i < ROWS; ++i) xv[i] = (__m512bh)_mm512_loadu_si512(xp + (k / 32 * ROWS + i) * 32);
 #pragma GCC unroll 64
         for (int j = 0; j < JB; ++j) {
             __builtin_prefetch(wr[j] + k + kDotPrefetch / sizeof(bf16), 0, 3);
@@ -264,7 +278,7 @@ __attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict x,
         for (int j = 0; j < JB; ++j)
             if (j < nj) S[i * lds + j] = _mm512_reduce_add_ps(acc[i][j]) + (accum ? S[i * lds + j] : 0.f);
 }
-using BDK = void (*)(long, const bf16*, long, const bf16*, long, int, float*, long, bool);
+using BDK = void (*)(long, const bf16*, const bf16*, long, int, float*, long, bool);
 constexpr int kBf16DotRows = 8;  // rows per bf16_dot_kernel call
 // Dot products or the packed route for x . W^T: the packed route re-lays all of W out
 // (16 x 16 word transposes) before it multiplies, which costs about as much as 16-32
@@ -288,6 +302,21 @@ static void bf16_dot_chunk(const GemmProblem<bf16>& p, const float* bias, long n
     const long JC = hmax<long>(16, (256 << 10) / long(sizeof(bf16)) / kd);
     const long lds = hmin(JC, n1 - n0);
     float* S = (float*)tl_bufB.get(p.M * lds * sizeof(float));
+    // x's rows interleaved by vectors, per block of kBf16DotRows rows: vector q of row i
+    // of the block at i0 is at Xp + i0 Kp + (q rows + i) 32, zero padded to Kp.  One step
+    // then reads `rows` consecutive vectors (x rows 2 KiB apart crowd a few L1 sets).
+    const long Kp = round_up<float>(K, 32);
+    bf16* Xp = (bf16*)tl_bufA.get(p.M * Kp * sizeof(bf16));
+    for (long i0 = 0; i0 < p.M; i0 += kBf16DotRows) {
+        const int rows = (int)hmin<long>(kBf16DotRows, p.M - i0);
+        for (int i = 0; i < rows; ++i)
+            for (long q = 0; q * 32 < K; ++q) {
+                bf16* d = Xp + i0 * Kp + (q * rows + i) * 32;
+                const long n = hmin<long>(32, K - q * 32);
+                std::memcpy(d, p.a + (i0 + i) * p.lda + q * 32, n * sizeof(bf16));
+                std::memset(d + n, 0, (32 - n) * sizeof(bf16));
+            }
+    }
     for (long jc = n0; jc < n1; jc += JC) {
         const long je = hmin(n1, jc + JC);
         for (long pc = 0; pc < K; pc += KD) {
@@ -297,12 +326,96 @@ static void bf16_dot_chunk(const GemmProblem<bf16>& p, const float* bias, long n
                 const BDK dk = bf16_dot_pick(rows, std::make_integer_sequence<int, kBf16DotRows>{});
                 const int jb = dot_jb(rows);
                 for (long j = jc; j < je; j += jb)
-                    dk(kc, p.a + i0 * p.lda + pc, p.lda, p.b + j * p.ldb + pc, p.ldb, (int)hmin<long>(jb, je - j),
+                    dk(kc, Xp + i0 * Kp + pc * rows, p.b + j * p.ldb + pc, p.ldb, (int)hmin<long>(jb, je - j),
                        S + i0 * lds + (j - jc), lds, pc > 0);
             }
         }
         for (long i = 0; i < p.M; ++i)
             bf16_finish_row(S + i * lds, je - jc, bias ? bias + jc : nullptr, p.act, p.c + i * p.ldc + jc);
+    }
+}
+
+// ------------------------------------------------------------------ few rows x (K,N) B
+// op(A) B with few rows and B (K,N) row-major (a batch-1..16 matmul, a linear layer's
+// input gradient g . W): B is read in place, once, and re-laid out in registers --
+// rows k and k + 1 interleaved into k-pair words (vpunpck{l,h}wd + a lane fix-up) --
+// instead of being packed to memory first (which costs as much as the multiply-adds
+// at these row counts).  A strip of 16 NV columns walks down all of K with ROWS x NV
+// float32 accumulators in registers: NV = 4 up to 6 rows, 2 up to 12 (one pass over B
+// for up to 12 rows).  Ap: ROWS words per k-pair.  Same run, 1 thread, Zen 5, GFLOP/s
+// streamed vs packed vs torch: 1x1024^2 27 / 16 / 18, 4x1024^2 124 / 61 / 81,
+// 8x1024^2 153 / 117 / 123, 12x1024^2 253 / 154 / 164, 8x512^2 199 / 112 / 115.
+constexpr int kKnRows = 12;
+constexpr int kn_nv(int rows) { return rows <= 6 ? 4 : 2; }  // ROWS x NV + NV + 1 <= 32 zmm
+template <int ROWS, int NV>
+__attribute__((noinline)) void bf16_kn_kernel(long K, const Word* __restrict Ap, const bf16* __restrict B, long ldb,
+                                              int n, float* __restrict S) {
+    constexpr int PF = 8;  // k-pairs ahead: B rows from memory into L1
+    __mmask32 mask[NV / 2];  // the valid columns of each 32-column half
+#pragma GCC unroll 2
+    for (int h = 0; h < NV / 2; ++h) {
+        const int valid = n - 32 * h;
+        mask[h] = valid >= 32 ? ~__mmask32(0) : valid <= 0 ? 0 : (__mmask32(1) << valid) - 1;
+    }
+    __m512 acc[ROWS][NV];
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    const long K2 = (K + 1) / 2;
+    for (long q = 0; q < K2; ++q) {
+        const bf16* r0 = B + 2 * q * ldb;
+        const bool pair = 2 * q + 1 < K;
+        __m512bh w[NV];
+#pragma GCC unroll 2
+        for (int h = 0; h < NV / 2; ++h) {
+            __builtin_prefetch(r0 + 2 * PF * ldb + 32 * h, 0, 3);
+            __builtin_prefetch(r0 + (2 * PF + 1) * ldb + 32 * h, 0, 3);
+            const __m512i x0 = _mm512_maskz_loadu_epi16(mask[h], r0 + 32 * h);
+            const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(mask[h], r0 + ldb + 32 * h) : _mm512_setzero_si512();
+            __m512i words[2];
+            interleave_rows(x0, x1, words);
+            w[2 * h] = (__m512bh)words[0];
+            w[2 * h + 1] = (__m512bh)words[1];
+        }
+        const Word* ap = Ap + q * ROWS;
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)ap[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, w[v]);
+        }
+    }
+#pragma GCC unroll 64
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(S + i * 64 + v * 16, acc[i][v]);
+}
+using BKN = void (*)(long, const Word*, const bf16*, long, int, float*);
+template <int... R> constexpr BKN bf16_kn_pick(int rows, std::integer_sequence<int, R...>) {
+    constexpr BKN tab[] = {nullptr, &bf16_kn_kernel<R + 1, kn_nv(R + 1)>...};
+    return tab[rows];
+}
+
+// C[:, n0:n1] for M <= kKnRows rows of op(A) and (K,N) B: one pass over B's columns in
+// strips.  (More rows in several blocks lose to the packed route: each block re-reads
+// B, and a strip kept for the next block walks down B at a stride of ldb, which
+// thrashes the L2 sets when ldb is a power of two: 24 x 2048 x 2048 ran at 25 GFLOP/s.)
+static void bf16_kn_chunk(const GemmProblem<bf16>& p, const float* bias, long n0, long n1) {
+    const int rows = (int)p.M;
+    const long K2 = (p.K + 1) / 2;
+    Word* Ap = (Word*)tl_bufA.get(rows * K2 * sizeof(Word));
+    for (long q = 0; q < K2; ++q)
+        for (int i = 0; i < rows; ++i)
+            Ap[q * rows + i] = p.ta ? pair_in_column(p.a, p.lda, 2 * q, i, p.K) : pair_in_row(p.a + i * p.lda, 2 * q, p.K);
+    const BKN kern = bf16_kn_pick(rows, std::make_integer_sequence<int, kKnRows>{});
+    alignas(64) float S[kKnRows * 64];
+    const long strip = 16 * kn_nv(rows);
+    for (long j = n0; j < n1; j += strip) {
+        const int n = (int)hmin<long>(strip, n1 - j);
+        kern(p.K, Ap, p.b + j, p.ldb, n, S);
+        for (int i = 0; i < rows; ++i)
+            bf16_finish_row(S + i * 64, n, bias ? bias + j : nullptr, p.act, p.c + i * p.ldc + j);
     }
 }
 
@@ -321,13 +434,14 @@ void k_gemm_bf16_dot(const GemmProblem<bf16>& p, const Parallel& par) {
         std::memset(bias + N, 0, (round_up<float>(N, NR) - N) * sizeof(float));
     }
     const bool dot = p.tb && !p.ta && bf16_dot_wins(M, p.K);
-    const double work = double(M) * N * p.K * (dot ? 4 : 1);  // dot products are memory-bound: W weighs more
+    const bool kn = !p.tb && M <= kKnRows;
+    const double work = double(M) * N * p.K * (dot || kn ? 4 : 1);  // B streamed: memory-bound, B weighs more
     const int nt = par.threads > 1 && work >= kSplitMacs ? par.threads : 1;
-    if (dot) {  // one contiguous range of W rows per thread: long sequential reads
+    if (dot || kn) {  // one contiguous range of B columns per thread: long sequential reads
         auto part = [&](long t) {
             long lo, hi;
-            split_range(N, t, nt, 16, lo, hi);
-            if (hi > lo) bf16_dot_chunk(p, bias, lo, hi);
+            split_range(N, t, nt, dot ? 16 : 64, lo, hi);
+            if (hi > lo) (dot ? bf16_dot_chunk : bf16_kn_chunk)(p, bias, lo, hi);
         };
         return par_for(par, nt, part);
     }
