@@ -1,8 +1,9 @@
 // bfloat16 <-> float32 conversions, scalar and vector.  Included inside namespace
 // halkit::HALKIT_ISA_NS after simd.hpp.
 //
-// Rounding to bf16 is round-to-nearest-even with NaN kept NaN and denormals kept
-// (ml_dtypes' astype, the numpy reference); vcvtneps2bf16 would flush denormals.
+// Rounding to bf16 is round-to-nearest-even with NaN kept NaN and subnormals kept
+// (ml_dtypes' astype, the numpy reference); vcvtneps2bf16 would flush subnormals.
+// (The AVX512_BF16 dot products themselves do flush: see gemm_bf16_dot.hpp.)
 
 // bf16 <-> float32: a bf16 is the upper half of a float32's bits.
 HK_ALWAYS_INLINE float bf16_to_f32(bf16 v) {

@@ -2,7 +2,11 @@
 // every product and sum in float32.  vdpbf16ps multiplies a PAIR of bf16 per fp32
 // lane -- (A[i][k], A[i][k+1]) . (B[k][j], B[k+1][j]) -- so the packed operands are
 // matrices of 32-bit k-pairs ("words"): twice the multiply-adds of an fp32 FMA per
-// instruction, half the bytes per operand.  Included by kernels_avx512bf16.cpp only.
+// instruction, half the bytes per operand.  vdpbf16ps treats subnormal inputs as zero
+// and flushes subnormal results (whatever MXCSR says): a product or sum below 2^-126
+// comes out 0 here where the widened route and the reference keep it -- the one
+// difference between the routes beyond summation order (tests/native/test_gemm_bf16.py).
+// Included by kernels_avx512bf16.cpp only.
 //
 // ------------------------------------------------------------------ bf16 dot products
 // Blocking as the float32 packed path (kernel of MR rows x 2 vectors = 32 columns),
@@ -127,14 +131,17 @@ static void pack_b_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long 
 // Epilogue of finished float32 sums: (+ bias) -> activation -> bf16, n values.
 __attribute__((noinline)) static void bf16_finish_row(const float* s, long n, const float* bias, int act, bf16* c) {
     constexpr int L = Bf16Cfg::L;
-    using V = Vec<float>::V;
-    for (long j = 0; j < n; j += L) {
-        const int m = (int)hmin<long>(L, n - j);
+    long j = 0;
+    for (; j + L <= n; j += L) {
+        const U16H h = round_to_bf16(v_act<float>(loadu(s + j) + (bias ? loadu(bias + j) : Vec<float>::V{}), act));
+        std::memcpy(c + j, &h, sizeof h);
+    }
+    if (j < n) {  // the last n - j < L values through zero-padded copies
         alignas(64) float t[L] = {}, b[L] = {};
-        std::memcpy(t, s + j, m * sizeof(float));
-        if (bias) std::memcpy(b, bias + j, m * sizeof(float));
+        std::memcpy(t, s + j, (n - j) * sizeof(float));
+        if (bias) std::memcpy(b, bias + j, (n - j) * sizeof(float));
         const U16H h = round_to_bf16(v_act<float>(loadu(t) + loadu(b), act));
-        std::memcpy(c + j, &h, m * sizeof(bf16));
+        std::memcpy(c + j, &h, (n - j) * sizeof(bf16));
     }
 }
 // A finished ROWS x NR tile, n <= NR columns stored.
@@ -185,6 +192,27 @@ __attribute__((noinline)) void bf16_ukernel(long kc2, const Word* __restrict A, 
         for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + i * ldp + v * L, acc[i][v]);
+        return;
+    }
+    if (n == NR && act != ACT_GELU) {
+        // a full tile: bias, relu and rounding in registers (through a stored tile it cost as
+        // much as the multiply-adds at K = 128: BERT's layers).  gelu stays out of line below:
+        // its polynomial in here would make GCC spill accumulators in the loop above.
+        using V = Vec<float>::V;
+        V bv[NV] = {};
+        if (bias) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = loadu(bias + v * L);
+        }
+#pragma GCC unroll 64
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                V c = (V)acc[i][v] + bv[v];
+                if (act == ACT_RELU) c = v_relu(c);
+                const U16H h = round_to_bf16(c);
+                std::memcpy(C + i * ldc + v * L, &h, sizeof h);
+            }
         return;
     }
     alignas(64) float tile[ROWS * NR];
@@ -276,7 +304,7 @@ __attribute__((noinline)) void bf16_dot_kernel(long K, const bf16* __restrict xp
     for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 64
         for (int j = 0; j < JB; ++j)
-            if (j < nj) S[i * lds + j] = _mm512_reduce_add_ps(acc[i][j]) + (accum ? S[i * lds + j] : 0.f);
+            if (j < nj) S[i * lds + j] = lane_sum<float>((Vec<float>::V)acc[i][j]) + (accum ? S[i * lds + j] : 0.f);
 }
 using BDK = void (*)(long, const bf16*, const bf16*, long, int, float*, long, bool);
 constexpr int kBf16DotRows = 8;  // rows per bf16_dot_kernel call

@@ -50,7 +50,7 @@ double dpbf16_loop(long iters) {
     }
 #pragma GCC unroll 24
     for (int i = 1; i < A; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
-    volatile float sink = _mm512_reduce_add_ps(acc[0]);
+    volatile float sink = lane_sum<float>((Vec<float>::V)acc[0]);
     (void)sink;
     return 64.0 * A * double(iters);
 }

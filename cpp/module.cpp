@@ -92,6 +92,9 @@ const char* bf16_route() {
 // Tests switch the bf16 route in-process, like the ISA path.
 std::string use_bf16(const std::string& name) {
     const std::string before = bf16_route();
+    if (name == "avx512_bf16" && bf16_dot_runnable() && std::strcmp(g_k->name, "avx512") != 0)
+        value_err(std::string("_use_bf16: the avx512_bf16 route runs on the avx512 ISA path, and the path in use is ") +
+                  g_k->name + ": call _use_isa('avx512') first");
     if (name == "widened") g_bf16_dot = false;
     else if (name == "avx512_bf16" && bf16_dot_runnable()) g_bf16_dot = true;
     else value_err("_use_bf16: '" + name + "' is not a bf16 route this CPU can run (widened" +

@@ -27,8 +27,9 @@ SHAPES = [(1, 1, 1), (1, 1, 2), (1, 7, 3), (3, 5, 7), (12, 32, 2), (13, 33, 33),
 
 @pytest.fixture(autouse=True)
 def _restore_route():
-    route = native.info()["bf16_gemm"]
+    isa, route = native.info()["isa"], native.info()["bf16_gemm"]
     yield
+    native._use_isa(isa)  # first: the dot route runs on the avx512 path only
     native._use_bf16(route)
 
 
@@ -128,3 +129,24 @@ def test_bf16_arguments_must_agree():
         native.relu(a)
     with pytest.raises(ValueError, match="_use_bf16"):
         native._use_bf16("amx")
+
+
+@pytest.mark.skipif("avx512_bf16" not in ROUTES, reason="this CPU lacks AVX512_BF16: only the widened route runs")
+def test_the_dot_route_needs_the_avx512_isa_path():
+    native._use_isa("avx2")
+    with pytest.raises(ValueError, match="_use_isa"):
+        native._use_bf16("avx512_bf16")
+    assert native.info()["bf16_gemm"] == "widened"
+
+
+def test_subnormal_results_kept_widened_flushed_by_dot_products(route):
+    # vdpbf16ps treats subnormal inputs as zero and flushes subnormal results (DAZ/FTZ, whatever MXCSR
+    # says); the widened route sums in float32 like the reference and keeps them
+    a = np.array([[1e-39], [1e-20], [3e-38]], np.float32).astype(BF16)
+    b = np.array([[1.0, 1e-20, -0.5]], np.float32).astype(BF16)
+    c = native.gemm(a, b, False, False, None, 0).astype(np.float32)
+    want = (a.astype(np.float32) @ b.astype(np.float32)).astype(BF16).astype(np.float32)
+    subnormal = (want != 0) & (np.abs(want) < np.finfo(np.float32).tiny)
+    assert subnormal.sum() >= 3  # 1e-39 * 1, 1e-20 * 1e-20, 3e-38 * -0.5
+    np.testing.assert_array_equal(c[~subnormal], want[~subnormal])
+    np.testing.assert_array_equal(c[subnormal], want[subnormal] if route == "widened" else 0.0)
