@@ -29,9 +29,10 @@ def capabilities(ctx):
     if not caps.dtypes or not set(caps.dtypes) <= {"float32", "float64"}:
         raise AssertionError(f"capabilities().dtypes must be non-empty float32/float64, got {caps.dtypes}")
     for op, names in caps.op_dtypes.items():  # per-op extras: bfloat16 GEMMs and casts
-        if op not in caps.ops or not set(names) <= {d.name for d in opset.GEMM_DTYPES if op in ("gemm", "cast")}:
-            raise AssertionError(f"capabilities().op_dtypes[{op!r}] = {names}: only gemm and cast, run by the "
-                                 "device, may add bfloat16")
+        if op not in caps.ops or not set(names) <= {d.name for d in opset.GEMM_DTYPES
+                                                    if op in ("gemm", "cast", "copy_strided")}:
+            raise AssertionError(f"capabilities().op_dtypes[{op!r}] = {names}: only gemm, cast and copy_strided, "
+                                 "run by the device, may add bfloat16")
     if not isinstance(caps.memory_bytes, (int, np.integer)) or caps.memory_bytes <= 0:
         raise AssertionError(f"capabilities().memory_bytes must be a positive int, got {caps.memory_bytes!r}")
     if not isinstance(caps.cost, DeviceSpec):

@@ -39,7 +39,7 @@ def floating(name: str, x, dtypes=FLOAT_DTYPES):
     if x.dtype not in dtypes:
         if x.dtype in GEMM_DTYPES:  # bfloat16 given to an op that does not take it
             raise TypeError(f"{name} has dtype {x.dtype}; this op takes float32 or float64 (bfloat16 is taken by "
-                            f"matmul, linear and cast): use {name}.astype(np.float32)")
+                            f"matmul, linear, cast and as_strided): use {name}.astype(np.float32)")
         names = " or ".join(d.name for d in dtypes)
         raise TypeError(f"{name} has dtype {x.dtype}; halkit ops take {names}: use {name}.astype(np.float32)")
     return x

@@ -42,7 +42,8 @@ class HostDriver(Driver):
     """Kernels in host memory; subclasses add one method per op they run (see numpy_reference.py)."""
 
     dtypes = ("float32", "float64")
-    op_dtypes = {"gemm": ("bfloat16",), "cast": ("bfloat16",)}  # bfloat16 GEMMs (float32 sums), and casts to/from it
+    # bfloat16 GEMMs (float32 sums), casts to and from it, and the layout copy that moves GEMM operands
+    op_dtypes = {"gemm": ("bfloat16",), "cast": ("bfloat16",), "copy_strided": ("bfloat16",)}
     host_memory = True  # a class attribute, not the base's property: read on every op call
 
     @staticmethod

@@ -1,7 +1,8 @@
 """The HAL op API: validate the arguments, then run the op where its data is.
 
 Arguments are NumPy arrays or DeviceArrays (float32 or float64, one dtype per
-call; indices int64; matmul, linear and cast also take bfloat16 from ml_dtypes). With NumPy arrays every op returns a new NumPy array,
+call; indices int64; matmul, linear, cast and as_strided also take bfloat16
+from ml_dtypes). With NumPy arrays every op returns a new NumPy array,
 computed on the calling thread's driver (``hal.use``): in place on a host
 driver, uploaded/launched/downloaded on a device behind a link. With
 DeviceArrays it runs on their device and returns DeviceArrays there — no
@@ -462,9 +463,9 @@ def as_strided(x, shape, strides, offset: int = 0):
     """A dense copy of the view of x's flat elements given by shape, strides and offset (in elements).
 
     The one layout op a device needs: transposes, permutations, broadcasts (stride 0) and slices are all
-    views of this kind.
+    views of this kind. It moves bfloat16 too (the GEMMs' operands: a transposed bf16 weight).
     """
-    checks.contiguous("x", x)
+    checks.contiguous("x", x, checks.GEMM_DTYPES)
     shape, strides = tuple(int(d) for d in shape), tuple(int(s) for s in strides)
     opset.infer("copy_strided", (x,), dict(shape=shape, strides=strides, offset=int(offset)))
     return _run("copy_strided", (x,), (shape, strides, int(offset)))

@@ -23,8 +23,8 @@ import numpy as np
 from .errors import DeviceError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-#: bfloat16 (NumPy arrays via ml_dtypes): the GEMM family and cast take it, as low-precision matrix
-#: engines do; products and sums run in float32 and the result is rounded once.
+#: bfloat16 (NumPy arrays via ml_dtypes): the GEMM family, cast and the layout copy take it, as
+#: low-precision matrix engines do; products and sums run in float32 and the result is rounded once.
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 GEMM_DTYPES = FLOAT_DTYPES + (BFLOAT16,)
 INDEX_DTYPE = np.dtype(np.int64)

@@ -455,7 +455,9 @@ def _dtype_problem(node, lowering: Lowering, target):
             return f"a {dtype} operand has no HAL op", lowering
     dtypes = {t.dtype for t in outputs} | {val(a).dtype for a, is_index in operands if not is_index}
     dtypes |= {a.dtype for a in lowering.args if isinstance(a, Cast)}
-    bad = sorted(name for name in (str(d).removeprefix("torch.") for d in dtypes) if name not in target.caps.dtypes)
+    hal_ops = HAL_OPS.get(lowering.kernel, (lowering.kernel,))
+    bad = sorted(name for name in (str(d).removeprefix("torch.") for d in dtypes)  # per-op dtypes: bf16 GEMMs
+                 if name not in target.caps.dtypes and not all(target.caps.supports(op, name) for op in hal_ops))
     if bad:
         return (f"dtype {', '.join(bad)} not supported by {target.name} (it computes in "
                 f"{', '.join(target.caps.dtypes)})"), lowering

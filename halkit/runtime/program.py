@@ -35,6 +35,7 @@ from torch.fx import GraphModule, Node
 
 from halkit import hal
 from halkit.torch import params as resident
+from halkit.torch.arrays import host_tensor, host_view
 
 from . import kernels, views
 
@@ -224,13 +225,13 @@ class HostBoundary(_Boundary):
     def input(self, t, i):
         if not isinstance(t, torch.Tensor):
             return t  # a size
-        return (t if t.is_contiguous() else t.contiguous()).detach().numpy()
+        return host_view(t)
 
     def output(self, v, i):
         if v is None or not hasattr(v, "shape"):
             return v
         a = np.asarray(views.dense(v))
-        return torch.from_numpy(a.copy() if i in self.aliased else a)
+        return host_tensor(a.copy() if i in self.aliased else a)
 
 
 class DeviceBoundary(_Boundary):
@@ -251,13 +252,13 @@ class DeviceBoundary(_Boundary):
             return as_array(t)
         if i in self.static or type(t) is torch.nn.Parameter:
             return resident.host_or_device(t)  # uploaded once per version
-        return hal.to_device(t.detach().contiguous().numpy(), self.driver)
+        return hal.to_device(host_view(t), self.driver)
 
     def output(self, v, i):
         if v is None or not hasattr(v, "shape"):
             return v
         if i not in self.device_outputs:
-            return torch.from_numpy(views.dense(v).numpy())  # a new host array: never an alias
+            return host_tensor(views.dense(v).numpy())  # a new host array: never an alias
         from halkit.torch.device import as_tensor
 
         return as_tensor(views.copy(v) if i in self.aliased else views.dense(v))

@@ -49,7 +49,11 @@ class Target:
         where = "host memory (no transfers)" if link is None else (
             f"behind a link ({link.h2d_bandwidth / 1e9:.3g} GB/s up, {link.d2h_bandwidth / 1e9:.3g} GB/s down, "
             f"{link.latency * 1e6:.3g} µs latency)")
-        return (f"{self.name}: {where}; {len(self.ops)} ops at {'/'.join(self.caps.dtypes)}; "
+        extra = {}  # per-op dtypes, grouped: "gemm, cast, copy_strided also bfloat16"
+        for op, names in self.caps.op_dtypes.items():
+            extra.setdefault("/".join(names), []).append(op)
+        extras = "".join(f" ({', '.join(ops)} also {names})" for names, ops in extra.items())
+        return (f"{self.name}: {where}; {len(self.ops)} ops at {'/'.join(self.caps.dtypes)}{extras}; "
                 f"cost model {self.spec.name!r}")
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from halkit.hal import DeviceArray
+from halkit.hal.opset import BFLOAT16
 
 from . import params
 
@@ -80,3 +81,17 @@ def tensor(a) -> torch.Tensor:
     if type(a) is DeviceArray:
         a = a.numpy()
     return torch.from_numpy(a)
+
+
+def host_view(t: torch.Tensor) -> np.ndarray:
+    """A CPU tensor's elements as a C-contiguous NumPy array sharing its memory (a copy only if t is not
+    contiguous), any dtype: bfloat16, which NumPy lacks, as ``ml_dtypes.bfloat16`` over the same bytes."""
+    t = t.detach()
+    if not t.is_contiguous():
+        t = t.contiguous()
+    return t.view(torch.int16).numpy().view(BFLOAT16) if t.dtype == torch.bfloat16 else t.numpy()
+
+
+def host_tensor(a: np.ndarray) -> torch.Tensor:
+    """A NumPy array as a tensor sharing its memory; ``ml_dtypes.bfloat16`` becomes ``torch.bfloat16``."""
+    return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if a.dtype == BFLOAT16 else torch.from_numpy(a)

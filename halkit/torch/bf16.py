@@ -11,8 +11,9 @@ CPU has them, float32 sums elsewhere. Like torch's:
   rounded once;
 * a fused activation is applied to the bfloat16 result, as torch applies ``relu(linear(x))``.
 
-Tensors cross into the HAL without copies: a bfloat16 tensor's bytes are viewed as an ``ml_dtypes.bfloat16``
-array (NumPy has no bfloat16 of its own, so ``Tensor.numpy()`` refuses them).
+Tensors cross into the HAL without copies (:func:`halkit.torch.arrays.host_view`): a bfloat16 tensor's bytes
+are viewed as an ``ml_dtypes.bfloat16`` array (NumPy has no bfloat16 of its own, so ``Tensor.numpy()`` refuses
+them).
 """
 from __future__ import annotations
 
@@ -26,25 +27,15 @@ from halkit import hal
 from halkit.hal.opset import BFLOAT16
 from halkit.hal.registry import active
 
+from .arrays import host_tensor as tensor
+from .arrays import host_view as array
+
 _ACTIVATIONS = {None: lambda y: y, "relu": torch.relu, "gelu": F.gelu}
 
 
 def runs_here() -> bool:
     """True when the current driver computes GEMMs in bfloat16."""
     return active().capabilities().supports("gemm", BFLOAT16)
-
-
-def array(t: torch.Tensor) -> np.ndarray:
-    """A bfloat16 CPU tensor's elements as an ml_dtypes.bfloat16 array sharing its memory (C-contiguous)."""
-    t = t.detach()
-    if not t.is_contiguous():
-        t = t.contiguous()
-    return t.view(torch.int16).numpy().view(BFLOAT16)
-
-
-def tensor(a: np.ndarray) -> torch.Tensor:
-    """A bfloat16 array as a bfloat16 tensor sharing its memory."""
-    return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
 
 
 class LinearFunction(torch.autograd.Function):

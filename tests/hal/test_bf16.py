@@ -1,4 +1,4 @@
-"""bfloat16 through the HAL op API: matmul, linear and cast take ml_dtypes.bfloat16 arrays on every driver that
+"""bfloat16 through the HAL op API: matmul, linear, cast and as_strided take ml_dtypes.bfloat16 arrays on every driver that
 declares bfloat16 GEMMs, and are checked against the numpy reference (and torch's bfloat16 matmul); every other
 op refuses bfloat16 with a message that says what does take it.
 """
@@ -96,7 +96,7 @@ def test_capabilities_declare_bfloat16_per_op():
 
 def test_bfloat16_is_refused_where_it_is_not_taken():
     x = np.ones((2, 3), BF16)
-    with pytest.raises(TypeError, match="bfloat16 is taken by matmul, linear and cast"):
+    with pytest.raises(TypeError, match="bfloat16 is taken by matmul, linear, cast and as_strided"):
         hal.relu(x)
     with pytest.raises(TypeError, match="same dtype|cast one of them"):
         hal.matmul(x, np.ones((3, 2), np.float32))

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import halkit.runtime as rt
+from halkit import hal
 
 from . import models
 
@@ -54,3 +55,23 @@ def test_transformer_inference_runs_layer_norm_on_the_hal():
         torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=1e-4)
     graph = report.graph("inference")
     assert {p.where for p in graph.placements if p.op == "aten.native_layer_norm"} != {"cpu"}
+
+
+@pytest.mark.parametrize("device", ["numpy", "native"])
+def test_bfloat16_gemms_under_autocast_run_on_the_hal(device):
+    # autocast hands the graph bfloat16 addmm/mm nodes; a driver declaring bfloat16 GEMMs (op_dtypes) takes them,
+    # and the element-wise nodes in bfloat16 (gelu) stay in torch with the reason said
+    if device not in hal.backends():
+        pytest.skip(f"{device} driver not available")
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.GELU(), torch.nn.Linear(32, 4))
+    x = torch.randn(6, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        compiled, report = rt.compile(model, (x,), device=device, policy=models.MODELLED)
+        got, want = compiled(x), model(x)
+        assert got.dtype == want.dtype == torch.bfloat16
+        got.float().sum().backward()
+    torch.testing.assert_close(got.float(), want.float(), rtol=2**-6, atol=2**-6 * want.float().abs().max().item())
+    assert model[0].weight.grad.dtype == torch.float32
+    forward = {p.node: p for p in report.graph("forward").placements}
+    assert all(p.where != "cpu" for p in forward.values() if p.op == "aten.addmm"), str(report.graph("forward"))
+    assert "bfloat16 not supported" in forward["gelu"].reason

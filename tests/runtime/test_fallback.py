@@ -30,10 +30,11 @@ def test_sort_and_cumsum_fall_back_to_cpu():
 
 
 def test_unsupported_dtype_falls_back():
-    model = nn.Linear(4, 4).to(torch.bfloat16)
-    x = torch.randn(2, 4, dtype=torch.bfloat16)
+    # float16: no driver declares it (bfloat16 GEMMs run on the HAL: test_compile_models)
+    model = nn.Linear(4, 4).to(torch.float16)
+    x = torch.randn(2, 4, dtype=torch.float16)
     with torch.no_grad():
         compiled, report = rt.compile(model, (x,), device="numpy", policy=MODELLED)
         torch.testing.assert_close(compiled(x), model(x))
     addmm = next(p for p in report.graph("inference").placements if p.op == "aten.addmm")
-    assert addmm.where == "cpu" and "bfloat16" in addmm.reason
+    assert addmm.where == "cpu" and "float16" in addmm.reason
