@@ -4,7 +4,8 @@
   each figure the median of interleaved rounds, with GFLOP/s, % of this machine's
   FMA peak and speed-ups over numpy and torch from the same run;
 * ``run_models(...) -> ModelResults``: ResNet-18 and a BERT encoder through eager torch,
-  ``halkit.convert``, ``torch.compile(backend="halkit")`` and inductor, forward and a training step;
+  ``halkit.convert``, ``torch.compile(backend="halkit")`` and inductor, forward and a training step
+  (``autocast="bfloat16"``: all under CPU autocast, checked against eager under autocast);
 * ``eager_overhead()``: HALLinear vs nn.Linear per call; ``linear_latency()``: the seed's
   HALLinear 64x512->512 forward / train-step latency per backend;
 * ``compare({name: fn})``: the same interleaved timing for any callables;

@@ -2,7 +2,8 @@
 
 * no command: the GEMM sweep (ops x shapes x backends x threads, GFLOP/s, % of peak);
 * ``models``: ResNet-18 and a BERT encoder through eager, convert, torch.compile(backend="halkit") and
-  inductor, forward and one training step, then the eager-overhead table;
+  inductor, forward and one training step, then the eager-overhead table; ``--autocast bfloat16`` runs every
+  route under torch.autocast("cpu", dtype=torch.bfloat16), checked against eager under autocast;
 * ``overhead``: the eager-overhead table alone (HALLinear vs nn.Linear), ``--profile`` to see where the
   microseconds go.
 
@@ -28,6 +29,7 @@ EXAMPLES = """examples:
   python -m halkit.bench --dtype bfloat16             the sweep in bf16: native vs torch, % of the bf16 peak
   python -m halkit.bench models --quick               every model and route once, at all cores
   python -m halkit.bench models --models bert --threads 1 2
+  python -m halkit.bench models --autocast bfloat16   every route under torch.autocast(cpu, bfloat16)
   python -m halkit.bench overhead --profile           HALLinear vs nn.Linear, and a profile of a batch-1 forward
 """
 
@@ -99,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64", "bfloat16"], default="float32",
                    help="element type of the operands (default float32; the %% of peak is fp32's). bfloat16: "
                         "native and torch only (NumPy has no bf16 GEMM), %% of peak = the native bf16 route's "
-                        "ceiling (vdpbf16ps on avx512_bf16, fp32 FMA on widened)")
+                        "ceiling (vdpbf16ps on avx512_bf16, fp32 FMA on widened); left out ('-', with a note) "
+                        "where the CPU's bf16 hardware is faster than that ceiling (AMX; widened on AVX512_BF16)")
     commands = p.add_subparsers(dest="command", title="commands", metavar="{models,overhead}")
 
     models = commands.add_parser(
@@ -119,6 +122,12 @@ def parser() -> argparse.ArgumentParser:
                         help="forward (inference, no_grad) and/or train (one SGD step) (default: both)")
     models.add_argument("--size", choices=list(SIZES), default="standard",
                         help="standard: the workloads above; tiny: the same architectures shrunk, for tests")
+    models.add_argument("--autocast", choices=["bfloat16"], default=None, metavar="DTYPE",
+                        help="run every route under torch.autocast('cpu', dtype=DTYPE) (bfloat16 only: halkit has "
+                             "no float16 GEMMs); a train step's forward and loss under it, backward outside; each "
+                             "route checked against eager under autocast with a bf16 tolerance, and a note says "
+                             "what each route really computes in bf16 (default: off, float32; the eager-overhead "
+                             "table stays float32)")
     models.add_argument("--no-overhead", action="store_true", help="skip the eager-overhead table")
 
     overhead = commands.add_parser(
@@ -163,7 +172,7 @@ def _models(args) -> int:
 
     results = run_models(models=args.models, routes=args.routes, threads=args.threads, modes=args.modes,
                          rounds=args.repeats, min_time=args.min_time, quick=args.quick, size=args.size,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, autocast=args.autocast)
     _emit(results, args, "models")
     if not args.no_overhead:
         print()

@@ -13,8 +13,8 @@ from halkit import hal
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
-def describe() -> str:
-    """e.g. 'Intel(R) Xeon(R) Processor (avx2 fma avx512f avx512_bf16 amx_tile amx_bf16), 2 usable CPUs, Linux 6.1'."""
+def _cpuinfo() -> dict[str, str]:
+    """The first CPU's /proc/cpuinfo entries ({} where there is none)."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
@@ -23,6 +23,17 @@ def describe() -> str:
                 fields.setdefault(key.strip(), value.strip())  # the first CPU's entries
     except OSError:
         pass
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's ISA flags as /proc/cpuinfo names them (e.g. "avx512_bf16", "amx_bf16"); empty where unknown."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def describe() -> str:
+    """e.g. 'Intel(R) Xeon(R) Processor (avx2 fma avx512f avx512_bf16 amx_tile amx_bf16), 2 usable CPUs, Linux 6.1'."""
+    fields = _cpuinfo()
     model = fields.get("model name") or platform.processor() or platform.machine()
     flags = set(fields.get("flags", "").split())
     isa = " ".join(f for f in ISA_FLAGS if f in flags)

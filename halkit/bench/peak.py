@@ -4,7 +4,9 @@ NumPy and torch cannot run a bare FMA loop, so the figure comes from a tiny
 register-resident kernel in halkit._native (``_native.fma_peak``). For bfloat16
 it is the AVX512_BF16 dot-product (vdpbf16ps) loop when the native bf16 GEMM
 runs on those instructions (route "avx512_bf16"), and the fp32 FMA loop when it
-widens the operands to float32 (route "widened"): each route's own ceiling. It counts
+widens the operands to float32 (route "widened"): each route's own ceiling, which is no peak of a CPU
+whose bf16 hardware torch reaches and that route does not (AMX; AVX512_BF16 under a forced "widened"
+route): :func:`bf16_peak_caveat` says when, and the sweep then leaves % of peak out. It counts
 flops per thread-CPU-second, i.e. the ceiling of the cores when nobody else
 uses them: on a shared machine the wall-clock GEMM rates sit further below it.
 Without the native extension the peak is ESTIMATED as the best GFLOP/s of a
@@ -45,6 +47,44 @@ def bf16_route() -> str | None:
     except ImportError:
         return None
     return _native.info().get("bf16_gemm")
+
+
+#: /proc/cpuinfo flags of a matrix engine that multiplies bfloat16 faster than AVX512_BF16 dot products (Intel AMX).
+MATRIX_ENGINE_FLAGS = ("amx_bf16", "amx_tile")
+
+
+def bf16_peak_caveat(route: str | None, flags) -> str | None:
+    """Why the native bf16 route's measured ceiling is NOT this CPU's bfloat16 peak, or None when it is.
+
+    ``route``: the native bf16 GEMM route (:func:`bf16_route`); ``flags``: the CPU's ISA flags
+    (:func:`halkit.bench.machine.cpu_flags`). Torch's bf16 GEMM uses the fastest bf16 hardware the CPU has, so
+    it can run above a ceiling that is not the CPU's, which the sweep would flag as a measurement error:
+
+    * a CPU with AMX (``amx_bf16``/``amx_tile``): torch's GEMMs run on its tiles, faster than the vdpbf16ps
+      ceiling, and halkit has no AMX kernel;
+    * route "widened" on a CPU with AVX512_BF16 (the route forced): the ceiling is the fp32 FMA one, while
+      torch's GEMMs use the bf16 dot-product instructions.
+
+    None without the native extension (route None): the peak is then an estimate from the GEMMs themselves.
+    """
+    flags = frozenset(flags)
+    if route is None:
+        return None
+    engine = [f for f in MATRIX_ENGINE_FLAGS if f in flags]
+    if engine:
+        return (f"this CPU has a matrix engine (AMX: {' '.join(engine)}): torch's bfloat16 GEMMs run on its tiles, "
+                f"faster than the measured {_CEILINGS.get(route, 'native')} ceiling, and halkit has no AMX kernel "
+                "yet, so that ceiling is not this CPU's bf16 peak: %peak is left out ('-') for bfloat16 rows (the "
+                "ceiling is shown as the native route's own)")
+    if route == "widened" and "avx512_bf16" in flags:
+        return ("the native bf16 route is 'widened' (float32 FMAs) on a CPU with AVX512_BF16: torch's bfloat16 "
+                "GEMMs use the bf16 dot-product instructions (vdpbf16ps), faster than the fp32 FMA ceiling this "
+                "route is measured against, so that ceiling is not this CPU's bf16 peak: %peak is left out ('-') "
+                "for bfloat16 rows (the ceiling is shown as the native route's own)")
+    return None
+
+
+_CEILINGS = {"avx512_bf16": "AVX512_BF16 (vdpbf16ps)", "widened": "fp32 FMA"}
 
 
 def fma_peak(threads: int = 1, seconds: float = 0.1, samples: int = 3, kind: str = "fp32") -> float:

@@ -160,6 +160,9 @@ def _header(meta: dict):
         yield "machine load", meta["load"]["text"]
     for threads, peak in meta.get("peaks", {}).items():
         yield f"peak at {threads} thread(s)", f"{peak['gflops']:.1f} GFLOP/s ({peak['source']})"
+    for threads, ceiling in meta.get("ceilings", {}).items():  # a route's own ceiling that is no machine peak
+        yield (f"native route's ceiling at {threads} thread(s)",
+               f"{ceiling['gflops']:.1f} GFLOP/s ({ceiling['source']}); not this CPU's peak: %peak left out")
     for note in meta.get("notes", []):
         yield "note", note
     yield "columns", "x numpy / x torch = speed-up over that backend (median/median, same run); " \

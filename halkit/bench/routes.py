@@ -37,10 +37,32 @@ def prepare(route: str, model: nn.Module) -> tuple[nn.Module, nn.Module]:
         converted = halkit.convert(own)
         return converted, converted
     if route == "halkit":
-        import halkit  # noqa: F401  (registers the backend for torch.compile)
-
-        return torch.compile(own, backend="halkit"), own
+        reports = []
+        compiled = torch.compile(own, backend=_recording_halkit_backend(reports))
+        compiled.halkit_compile_reports = reports  # see compile_reports()
+        return compiled, own
     return torch.compile(own), own
+
+
+def compile_reports(runnable) -> list:
+    """The halkit.runtime CompileReports of a "halkit" route's graphs so far (one per Dynamo graph, its backward
+    graph added at the first backward); [] for the other routes."""
+    return list(getattr(runnable, "halkit_compile_reports", ()))
+
+
+def _recording_halkit_backend(reports: list):
+    """backend="halkit" itself, keeping each graph's report (the runtime's last_report() holds only the latest)."""
+    import halkit  # noqa: F401  (registers the backend for torch.compile)
+    from halkit.runtime import last_report
+
+    halkit_backend = torch._dynamo.lookup_backend("halkit")
+
+    def backend(gm, example_inputs):
+        compiled = halkit_backend(gm, example_inputs)
+        reports.append(last_report())
+        return compiled
+
+    return backend
 
 
 def first_call(route: str, threads: int):

@@ -11,7 +11,7 @@ from halkit import hal
 from . import idle_threads, machine
 from .cases import BFLOAT16, HAL_OPS, OPS, TORCH, Case, hal_gaps, operands, sampler, sweep
 from .load import LoadMonitor
-from .peak import Peak, bf16_route, measure_peak
+from .peak import Peak, bf16_peak_caveat, bf16_route, measure_peak
 from .results import Results, speedup, timing_fields
 from .threads import blas_description, pinned_threads
 from .timing import interleaved
@@ -89,7 +89,12 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
     # numpy's bf16 GEMM is no estimate of a bf16 ceiling (see NUMPY_BF16)
     estimators = ("native", TORCH) if dtype == BFLOAT16 else ("native", "numpy", TORCH)
     peak_backends = [b for b in estimators if b == TORCH or b in hal.backends()]
-    rows, peaks, load = [], {}, LoadMonitor()
+    # On a CPU whose bf16 hardware outruns the native route's ceiling (AMX, or a forced "widened" route) that
+    # ceiling is no peak of the machine: it is kept apart (meta "ceilings") and %peak is left out.
+    caveat = bf16_peak_caveat(bf16_route(), machine.cpu_flags()) if dtype == BFLOAT16 else None
+    if caveat:
+        notes.append(caveat)
+    rows, peaks, ceilings, load = [], {}, {}, LoadMonitor()
     tasks = [(t, case) for t in threads for case, _ in runs]
     bar = _progress(len(tasks) + len(threads), enabled=progress)
     for t in threads:
@@ -103,10 +108,8 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
                     measured += _measure(case, case_backends, t, dtype, rounds, min_time)
                 bar.update(1)
             peak = _at_least_observed(peak, measured)
-            peaks[str(t)] = {"gflops": peak.gflops, "source": peak.source}
-            for row in measured:
-                row["pct_peak"] = 100 * row["gflops"] / peak.gflops if peak.gflops else None
-                row["over_peak"] = row["pct_peak"] is not None and row["pct_peak"] > 100
+            (ceilings if caveat else peaks)[str(t)] = {"gflops": peak.gflops, "source": peak.source}
+            judge_peak(measured, None if caveat else peak)
             rows += measured
     bar.close()
     over = [r for r in rows if r["over_peak"]]
@@ -114,9 +117,19 @@ def run(shapes=None, backends=None, threads=None, dtype="float32", repeats: int 
         notes.insert(0, f"MEASUREMENT ERROR: {len(over)} figure(s) above 100 % of the measured peak (marked !): "
                         "physics forbids them, so some pool ran more threads than stated or the peak sample ran "
                         "on a disturbed core; do not use them, re-run")
-    meta = _meta(names, threads, dtype, rounds, min_time, peaks, notes)
+    meta = _meta(names, threads, dtype, rounds, min_time, peaks, notes, caveat)
+    if ceilings:
+        meta["ceilings"] = ceilings
     meta["load"] = load.summary()
     return Results(rows, meta)
+
+
+def judge_peak(rows: list[dict], peak: Peak | None) -> None:
+    """Fill each row's pct_peak (% of ``peak``) and over_peak (above 100 %: a measurement error); both left out
+    (None, False) when ``peak`` is None: no ceiling that this machine's hardware is known not to exceed."""
+    for row in rows:
+        row["pct_peak"] = 100 * row["gflops"] / peak.gflops if peak is not None and peak.gflops else None
+        row["over_peak"] = row["pct_peak"] is not None and row["pct_peak"] > 100
 
 
 def _dtype(dtype) -> np.dtype:
@@ -213,7 +226,7 @@ def _measure(case: Case, backends, threads, dtype, rounds, min_time) -> list[dic
     return rows
 
 
-def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
+def _meta(backends, threads, dtype, rounds, min_time, peaks, notes, caveat=None) -> dict:
     meta = {
         "machine": machine.describe(),
         "blas": f"numpy {np.__version__} on {blas_description()}",
@@ -235,13 +248,19 @@ def _meta(backends, threads, dtype, rounds, min_time, peaks, notes) -> dict:
         info = hal.get_backend("native").info()
         meta["native"] = f"isa {info.get('isa')}, {info.get('compiler')}, {info.get('threading')}"
     if dtype == BFLOAT16:
-        meta["bf16_gemm"] = _bf16_description(bf16_route())
+        meta["bf16_gemm"] = _bf16_description(bf16_route(), caveat)
         meta["torch_backend"] += "; bfloat16: torch.bfloat16 views of the same bits (torch's own bf16 GEMM)"
     return meta
 
 
-def _bf16_description(route: str | None) -> str:
+def _bf16_description(route: str | None, caveat: str | None = None) -> str:
     """How the native backend multiplies bfloat16, and which ceiling the %peak column divides by."""
+    if caveat and route == "avx512_bf16":
+        return ("native route avx512_bf16: AVX512_BF16 dot products (vdpbf16ps), float32 sums, rounded once; "
+                "%peak left out: this CPU's bf16 hardware is faster than the vdpbf16ps ceiling (see note)")
+    if caveat and route == "widened":
+        return ("native route widened: operands widened to float32, fp32 FMAs, rounded once; %peak left out: this "
+                "CPU's bf16 hardware is faster than the fp32 FMA ceiling (see note)")
     if route == "avx512_bf16":
         return ("native route avx512_bf16: AVX512_BF16 dot products (vdpbf16ps), float32 sums, rounded once; "
                 "%peak = the vdpbf16ps ceiling")

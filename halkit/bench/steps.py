@@ -3,18 +3,28 @@
 Each builder returns a zero-argument callable for :func:`halkit.bench.compare` /
 ``loop_sampler``; it returns the model's output so a caller can check it against
 a reference before timing.
+
+``autocast`` (a torch dtype, e.g. ``torch.bfloat16``; None = off) runs the forward — and, in a training
+step, the loss — under ``torch.autocast("cpu", dtype=autocast)`` and the backward outside it, as torch's
+automatic-mixed-precision recipe does; bfloat16 has float32's exponent range, so no GradScaler.
 """
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
 
 
-def forward_step(model: nn.Module, *inputs):
+def _autocast(dtype: torch.dtype | None):
+    return contextlib.nullcontext() if dtype is None else torch.autocast("cpu", dtype=dtype)
+
+
+def forward_step(model: nn.Module, *inputs, autocast: torch.dtype | None = None):
     """One forward under ``torch.no_grad()`` (inference latency)."""
 
     def step():
-        with torch.no_grad():
+        with torch.no_grad(), _autocast(autocast):
             return model(*inputs)
 
     return step
@@ -31,19 +41,23 @@ def backward_step(model: nn.Module, *inputs):
     return step
 
 
-def training_step(model: nn.Module, inputs, target: torch.Tensor, lr: float = 1e-3):
+def training_step(model: nn.Module, inputs, target: torch.Tensor, lr: float = 1e-3,
+                  autocast: torch.dtype | None = None):
     """One training step: forward, MSE loss against ``target``, backward, ``torch.optim.SGD`` update.
 
     ``inputs`` is one tensor or a tuple of them. Gradients are reset (set to None) at the start of each step,
-    so after a step ``p.grad`` holds that step's gradients.
+    so after a step ``p.grad`` holds that step's gradients. With ``autocast`` the forward and the loss run
+    under CPU autocast, the backward and the update outside it.
     """
     inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        output = model(*inputs)
-        nn.functional.mse_loss(output, target).backward()
+        with _autocast(autocast):
+            output = model(*inputs)
+            loss = nn.functional.mse_loss(output, target)
+        loss.backward()
         optimizer.step()
         return output
 

@@ -37,7 +37,8 @@ def test_unknown_backend_exits_2_listing_the_available_ones(capsys):
 
 @pytest.mark.parametrize("args", [["--shapes", "8x8"], ["--threads", "0"], ["--ops", "conv"],
                                   ["--dtype", "int8"], ["--min-time", "0"], ["models", "--models", "vgg"],
-                                  ["models", "--routes", "tvm"], ["overhead", "--repeats", "0"]])
+                                  ["models", "--routes", "tvm"], ["models", "--autocast", "float64"],
+                                  ["overhead", "--repeats", "0"]])
 def test_bad_usage_exits_2(args, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--no-save", *args])  # in-process: argparse rejects these before anything is measured

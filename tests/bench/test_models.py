@@ -35,6 +35,12 @@ def test_differences_and_ratios_are_finite_and_from_the_same_run(tiny_models):
     assert all(r["max_abs_diff"] == 0 and r["vs_eager"] == 1.0 for r in tiny_models.select(route="eager"))
 
 
+def test_without_autocast_rows_say_none_and_the_header_is_unchanged(tiny_models):
+    assert {r["autocast"] for r in tiny_models} == {None}
+    assert "autocast" not in tiny_models.meta and "check" not in tiny_models.meta
+    assert "# autocast" not in tiny_models.table() and "# check" not in tiny_models.table()
+
+
 def test_table_states_machine_load_and_every_row(tiny_models):
     table = tiny_models.table()
     for text in ("# machine:", "# machine load:", "route halkit", "x eager", "max|d| out", "resnet18", "bert"):
