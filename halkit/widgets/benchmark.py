@@ -12,6 +12,9 @@ from .common import disabled, hal_backends, report_errors
 
 #: Sizes offered by the M/N/K sliders: powers of two plus the skinny rows of the sweep.
 SIZES = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+#: The dtype menu: what ``halkit.bench.run`` times. bfloat16 (ml_dtypes) runs native against torch's bf16 GEMM;
+#: numpy, which has no bf16 GEMM, is left out with a note in the status line.
+DTYPES = ("float32", "float64", "bfloat16")
 
 
 def _cores() -> int:
@@ -27,9 +30,10 @@ class BenchmarkDashboard:
 
     Every run adds its rows to ``results`` (a newer run of the same case replaces the older one), so
     the plot compares the cases tried so far; a case is (shape, threads, dtype), each with its own peak in
-    ``peaks[(threads, dtype)]``. ``quick=True`` (CI) times 3 short rounds instead of 9. The compute method
-    ``run()`` works without any widget interaction; the controls only call it. The plot is PNG in an
-    ``ipywidgets.Image`` tagged ``halkit-bench-plot`` so a browser test can find it.
+    ``peaks[(threads, dtype)]`` (for bfloat16: the native bf16 route's own ceiling, as the bench measures it).
+    ``quick=True`` (CI) times 3 short rounds instead of 9. The compute method ``run()`` works without any
+    widget interaction; the controls only call it. The plot is PNG in an ``ipywidgets.Image`` tagged
+    ``halkit-bench-plot`` so a browser test can find it.
     """
 
     def __init__(self, m: int = 64, n: int = 512, k: int = 512, backends=None, quick: bool = False,
@@ -51,7 +55,7 @@ class BenchmarkDashboard:
                                          description="backends")
         self.threads = W.IntSlider(value=_cores(), min=1, max=_cores(), description="threads",
                                    continuous_update=False)
-        self.dtype = W.Dropdown(options=["float32", "float64"], value="float32", description="dtype",
+        self.dtype = W.Dropdown(options=DTYPES, value="float32", description="dtype",
                                 layout=W.Layout(width="200px"))
         self.dtype.add_class("halkit-dtype")
         self.auto = W.Checkbox(value=run_on_change, description="re-run when a control changes", indent=False)

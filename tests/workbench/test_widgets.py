@@ -46,6 +46,21 @@ def test_float64_is_a_case_of_its_own_and_keeps_the_float32_peak(dashboard):
     assert "float32: " in dashboard.table.value and "float64: " in dashboard.table.value  # one peak line each
 
 
+def test_bfloat16_is_offered_runs_without_numpy_and_gets_its_own_peak(dashboard):
+    assert list(dashboard.dtype.options) == ["float32", "float64", "bfloat16"]
+    dashboard.run()
+    dashboard.dtype.value = "bfloat16"
+    if "native" in dashboard.backends.options:  # the backend that multiplies bf16, when built
+        dashboard.backends.value = ("numpy", "native", "torch")
+    new = dashboard.run()
+    want = {"native", "torch"} & set(dashboard.backends.value)
+    assert {(r["dtype"], r["backend"]) for r in new} == {("bfloat16", b) for b in want}  # numpy left out...
+    assert "numpy skipped for bfloat16" in dashboard.status.value  # ...saying why
+    assert set(dashboard.peaks) == {(1, "float32"), (1, "bfloat16")}
+    assert "float32: " in dashboard.table.value and "bfloat16: " in dashboard.table.value  # one peak line each
+    assert bytes(dashboard.plot.value[:4]) == b"\x89PNG"
+
+
 def test_buttons_are_disabled_while_a_run_is_in_progress(dashboard, monkeypatch):
     seen = []
     real_run = bench.run
