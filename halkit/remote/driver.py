@@ -149,7 +149,8 @@ class RemoteDriver(Driver):
         # only what the server's driver lacks in ops carries over.
         unsupported = {k: v for k, v in hello.unsupported.items() if k.split(".")[0] == "ops"}
         return Capabilities(ops=hello.ops, dtypes=hello.dtypes, memory_bytes=hello.memory_bytes, host_memory=False,
-                            cost=spec, unsupported=unsupported)
+                            cost=spec, unsupported=unsupported,
+                            op_dtypes={entry.op: tuple(entry.dtypes) for entry in hello.op_dtypes})
 
     def _measure(self, nbytes: int, can_fill: bool) -> dict:
         """Round trip, pipelined launch cost and bandwidth both ways, timed on this session's own path."""

@@ -94,7 +94,8 @@ class DeviceServicer:
         self._hello = pb.HelloReply(
             protocol=PROTOCOL, driver=driver.name, ops=ops, dtypes=list(caps.dtypes), memory_bytes=memory.limit,
             host_memory=caps.host_memory, cost=encode_spec(caps.cost), unsupported=dict(caps.unsupported),
-            chunk_bytes=CHUNK_BYTES, max_message_bytes=MAX_MESSAGE_BYTES, heartbeat_s=HEARTBEAT_S)
+            chunk_bytes=CHUNK_BYTES, max_message_bytes=MAX_MESSAGE_BYTES, heartbeat_s=HEARTBEAT_S,
+            op_dtypes=[pb.OpDtypes(op=op, dtypes=names) for op, names in caps.op_dtypes.items() if op in ops])
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The service for grpc.Server: Session replies go out as the bytes Session.replies() serialized."""

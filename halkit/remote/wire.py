@@ -27,7 +27,7 @@ MAX_MESSAGE_BYTES = 8 << 20  # a batch is cut at 4 MiB of data, so 8 MiB leaves 
 HEARTBEAT_S = 0.5  # an idle session stream carries a heartbeat this often ...
 LOST_AFTER_S = 3.0  # ... so a client that hears nothing for this long knows the server is gone
 #: dtypes a buffer view may have on the wire; anything else is a malformed request.
-WIRE_DTYPES = frozenset({"float32", "float64", "int64", "int32", "uint8", "bool"})
+WIRE_DTYPES = frozenset({"float32", "float64", "bfloat16", "int64", "int32", "uint8", "bool"})
 
 
 # --- frames: serialized messages, joined without re-encoding --------------------------------------------
