@@ -27,10 +27,41 @@ HK_ALWAYS_INLINE Word pair_in_column(const bf16* m, long ld, long k, long c, lon
     return Word(m[k * ld + c].bits) | (k + 1 < K ? Word(m[(k + 1) * ld + c].bits) << 16 : 0u);
 }
 
+// 32 columns of two consecutive rows (x0: row k, x1: row k + 1) as 32 k-pair words:
+// w[0] columns 0-15, w[1] columns 16-31.  vpunpck{l,h}wd interleave within 128-bit
+// lanes: lanes 0-3 of lo / hi hold columns (0-3, 8-11, 16-19, 24-27) / (4-7, 12-15,
+// 20-23, 28-31); one two-source permute per output puts them in order.
+HK_ALWAYS_INLINE void interleave_rows(__m512i x0, __m512i x1, __m512i w[2]) {
+    const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+    w[0] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi);
+    w[1] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi);
+}
+
 // op(A) rows [i0, i0 + mc), pairs [q0, q0 + kc2) into MR-row panels: per pair, MR words (zero padded).
 static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long i0, long mc, long q0, long kc2) {
     constexpr int MR = Bf16Cfg::MR;
-    for (long ip = 0; ip < mc; ip += MR) {
+    if (p.ta) {
+        // op(A) = a^T (a weight gradient g^T x): a panel's pair q is rows k, k + 1 of a, MR columns of each,
+        // interleaved as (K,N) B is; in blocks of KB pairs across the full panels, every row of a read in order
+        constexpr long KB = 8;
+        const long full = mc / MR;
+        constexpr __mmask32 cols = (__mmask32(1) << MR) - 1;
+        for (long qb = 0; qb < kc2; qb += KB) {
+            const long qe = hmin(kc2, qb + KB);
+            for (long panel = 0; panel < full; ++panel) {
+                Word* d = dst + panel * MR * kc2;
+                for (long q = qb; q < qe; ++q) {
+                    const long k = 2 * (q0 + q);
+                    const bf16* r0 = p.a + k * p.lda + i0 + panel * MR;
+                    __m512i w[2];
+                    interleave_rows(_mm512_maskz_loadu_epi16(cols, r0),
+                                    k + 1 < p.K ? _mm512_maskz_loadu_epi16(cols, r0 + p.lda) : _mm512_setzero_si512(), w);
+                    _mm512_mask_storeu_epi32(d + q * MR, (__mmask16)((1u << MR) - 1), w[0]);
+                }
+            }
+        }
+    }
+    for (long ip = p.ta ? mc / MR * MR : 0; ip < mc; ip += MR) {  // a^T: the edge panel only
         const int mr = (int)hmin<long>(MR, mc - ip);
         Word* d = dst + ip * kc2;
         long q = 0;
@@ -60,16 +91,6 @@ static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long 
             }
         }
     }
-}
-
-// 32 columns of two consecutive rows (x0: row k, x1: row k + 1) as 32 k-pair words:
-// w[0] columns 0-15, w[1] columns 16-31.  vpunpck{l,h}wd interleave within 128-bit
-// lanes: lanes 0-3 of lo / hi hold columns (0-3, 8-11, 16-19, 24-27) / (4-7, 12-15,
-// 20-23, 28-31); one two-source permute per output puts them in order.
-HK_ALWAYS_INLINE void interleave_rows(__m512i x0, __m512i x1, __m512i w[2]) {
-    const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
-    w[0] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi);
-    w[1] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi);
 }
 
 // op(B) pairs [q0, q0 + kc2) x columns [j0, j0 + nc) into NR-column panels: per pair, NR words.
