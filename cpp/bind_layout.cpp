@@ -111,6 +111,23 @@ py::array embedding_backward(const py::handle& go, const py::handle& io, const p
     });
 }
 
+// bfloat16 <-> float32, the conversions of a bf16 GEMM's neighbours (a bias gradient summed in float32)
+py::array cast_bf16(const py::handle& xo) {
+    const Arr x = gemm_arg(xo, "cast_bf16", "x");
+    if (x.dt == F64) type_err("cast_bf16: x must be bfloat16 or float32, got float64");
+    const bool widen = x.dt == BF16;
+    py::array y = widen ? py::array(new_array<float>(x.shape())) : py::array(bf16_dtype(), x.shape());
+    const long n = x.size();
+    {
+        py::gil_scoped_release nogil;
+        ew_run(n, [&](long o, long m) {
+            if (widen) kernels().bf16_to_f32(x.ptr<bf16>() + o, static_cast<float*>(y.mutable_data()) + o, m);
+            else kernels().f32_to_bf16(x.ptr<float>() + o, static_cast<bf16*>(y.mutable_data()) + o, m);
+        });
+    }
+    return y;
+}
+
 py::array cat(const py::handle& xso, const py::handle& axis_o) {
     const char* fn = "cat";
     if (!py::isinstance<py::sequence>(xso) || py::isinstance<py::str>(xso))
@@ -245,6 +262,8 @@ void register_layout(py::module_& m) {
     m.def("embedding_backward", &embedding_backward, py::arg("grad"), py::arg("indices"), py::arg("num_weights") = 0,
           py::arg("padding_idx") = -1,
           "scatter-add of grad rows into a (num_weights, dim) zero array, rows at padding_idx (>= 0) skipped");
+    m.def("cast_bf16", &cast_bf16, py::arg("x"),
+          "bfloat16 x widened to float32 (exact), or float32 x rounded to bfloat16 (nearest even, NaN kept)");
     m.def("cat", &cat, py::arg("xs"), py::arg("axis") = 0, "concatenate along axis");
     m.def("copy_strided", &copy_strided, py::arg("x"), py::arg("shape") = py::tuple(),
           py::arg("strides") = py::tuple(), py::arg("offset") = 0,

@@ -113,6 +113,9 @@ struct Kernels {
     // bfloat16 GEMM, bias per column, C overwritten (bias_rows / accumulate too, on the
     // widened route): operands widened to float32 for this ISA's float32 GEMM.
     void (*gemm_bf16)(const GemmProblem<bf16>&, const Parallel& par);
+    // bfloat16 <-> float32 over n elements: widening (exact), rounding to nearest even (NaN kept)
+    void (*bf16_to_f32)(const bf16* src, float* dst, long n);
+    void (*f32_to_bf16)(const float* src, bf16* dst, long n);
     // fp32 FMA ceiling probe: `iters` rounds of 16 independent vector FMAs held in
     // registers; returns the flops executed (2 per lane per FMA).
     double (*fma_loop_f32)(long iters);

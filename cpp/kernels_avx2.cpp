@@ -9,5 +9,6 @@
 
 namespace halkit {
 const Kernels kernels_avx2 = {"avx2", avx2::make_set<float>(), avx2::make_set<double>(),
-                                  &avx2::k_gemm_bf16_widened, &avx2::fma_loop_f32};
+                                  &avx2::k_gemm_bf16_widened, &avx2::bf16_to_f32_n, &avx2::f32_to_bf16_n,
+                                  &avx2::fma_loop_f32};
 }  // namespace halkit

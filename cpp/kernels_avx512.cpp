@@ -9,5 +9,6 @@
 
 namespace halkit {
 const Kernels kernels_avx512 = {"avx512", avx512::make_set<float>(), avx512::make_set<double>(),
-                                  &avx512::k_gemm_bf16_widened, &avx512::fma_loop_f32};
+                                  &avx512::k_gemm_bf16_widened, &avx512::bf16_to_f32_n, &avx512::f32_to_bf16_n,
+                                  &avx512::fma_loop_f32};
 }  // namespace halkit

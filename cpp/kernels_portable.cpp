@@ -9,5 +9,6 @@
 
 namespace halkit {
 const Kernels kernels_portable = {"portable", portable::make_set<float>(), portable::make_set<double>(),
-                                  &portable::k_gemm_bf16_widened, &portable::fma_loop_f32};
+                                  &portable::k_gemm_bf16_widened, &portable::bf16_to_f32_n, &portable::f32_to_bf16_n,
+                                  &portable::fma_loop_f32};
 }  // namespace halkit

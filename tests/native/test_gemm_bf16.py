@@ -150,3 +150,21 @@ def test_subnormal_results_kept_widened_flushed_by_dot_products(route):
     assert subnormal.sum() >= 3  # 1e-39 * 1, 1e-20 * 1e-20, 3e-38 * -0.5
     np.testing.assert_array_equal(c[~subnormal], want[~subnormal])
     np.testing.assert_array_equal(c[subnormal], want[subnormal] if route == "widened" else 0.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(), (0, 3), (1,), (17,), (3, 5, 7), (300_001,)])
+def test_cast_bf16_matches_ml_dtypes_bit_for_bit(isa, threads, shape):
+    native.set_num_threads(threads)  # 300001 elements split over the pool
+    rng = np.random.default_rng(len(shape))
+    x = np.asarray(rng.standard_normal(shape) * 10.0 ** rng.integers(-40, 38, shape), np.float32)  # 0-D stays an array
+    if x.size >= 8:
+        x.flat[:8] = [np.nan, np.inf, -np.inf, 1e-40, -0.0, 1 + 2**-8, 1 + 3 * 2**-9, 3.4e38]  # ties, specials
+    y = native.cast_bf16(x)
+    assert y.dtype == BF16 and y.shape == x.shape
+    np.testing.assert_array_equal(y.view(np.uint16), x.astype(BF16).view(np.uint16))  # nearest even, NaN kept
+    z = native.cast_bf16(y)
+    assert z.dtype == np.float32 and z.shape == x.shape
+    np.testing.assert_array_equal(z, y.astype(np.float32))  # widening is exact (NaN == NaN here)
+    with pytest.raises(TypeError, match="bfloat16 or float32"):
+        native.cast_bf16(x.astype(np.float64))

@@ -7,8 +7,10 @@ memory, so no transfer — and listed by :func:`NativeDriver.reference_ops`.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import BackendUnavailableError
-from ..opset import FLOAT_DTYPES
+from ..opset import BFLOAT16, FLOAT_DTYPES
 from .numpy_reference import NumpyDriver
 
 try:
@@ -170,6 +172,12 @@ class NativeDriver(NumpyDriver):
         if xs[0].dtype not in FLOAT_DTYPES:
             return super().cat(xs, axis)
         return _native.cat(xs, axis)
+
+    def cast(self, x, dtype="float32"):
+        pair = (x.dtype, np.dtype(dtype))
+        if pair in ((BFLOAT16, FLOAT_DTYPES[0]), (FLOAT_DTYPES[0], BFLOAT16)):  # vectorised; the rest: the reference
+            return _native.cast_bf16(x)
+        return super().cast(x, dtype)
 
     def copy_strided(self, x, shape=(), strides=(), offset=0):
         if x.dtype not in FLOAT_DTYPES:
