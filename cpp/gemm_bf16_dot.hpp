@@ -37,30 +37,40 @@ HK_ALWAYS_INLINE void interleave_rows(__m512i x0, __m512i x1, __m512i w[2]) {
     w[1] = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi);
 }
 
-// op(A) rows [i0, i0 + mc), pairs [q0, q0 + kc2) into MR-row panels: per pair, MR words (zero padded).
-static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long i0, long mc, long q0, long kc2) {
-    constexpr int MR = Bf16Cfg::MR;
-    if (p.ta) {
-        // op(A) = a^T (a weight gradient g^T x): a panel's pair q is rows k, k + 1 of a, MR columns of each,
-        // interleaved as (K,N) B is; in blocks of KB pairs across the full panels, every row of a read in order
-        constexpr long KB = 8;
-        const long full = mc / MR;
-        constexpr __mmask32 cols = (__mmask32(1) << MR) - 1;
-        for (long qb = 0; qb < kc2; qb += KB) {
-            const long qe = hmin(kc2, qb + KB);
-            for (long panel = 0; panel < full; ++panel) {
-                Word* d = dst + panel * MR * kc2;
-                for (long q = qb; q < qe; ++q) {
-                    const long k = 2 * (q0 + q);
-                    const bf16* r0 = p.a + k * p.lda + i0 + panel * MR;
-                    __m512i w[2];
-                    interleave_rows(_mm512_maskz_loadu_epi16(cols, r0),
-                                    k + 1 < p.K ? _mm512_maskz_loadu_epi16(cols, r0 + p.lda) : _mm512_setzero_si512(), w);
-                    _mm512_mask_storeu_epi32(d + q * MR, (__mmask16)((1u << MR) - 1), w[0]);
-                }
+// Panels of W <= 32 columns of a k-major bf16 matrix (rows k, k + 1 of `ld` elements
+// interleaved: (K,N) B, or op(A) = a^T): panel p holds columns [p W, p W + W) of src as
+// W words per pair, at dst + p W kc2.  In blocks of KB pairs across the panels, so that
+// every source row is read in order (a walk down one panel strides by ld: at ld = 1024
+// it spent a quarter of 32 x 1024 x 1024 waiting on loads).
+template <int W>
+static void pack_interleaved(Word* __restrict dst, const bf16* src, long ld, long K, long q0, long kc2, long panels) {
+    static_assert(W <= 32, "a panel is at most one 512-bit load of bf16 per row");
+    constexpr long KB = 8;
+    constexpr __mmask32 cols = W == 32 ? ~__mmask32(0) : (__mmask32(1) << W) - 1;
+    constexpr __mmask16 first = W >= 16 ? 0xFFFF : (1u << W) - 1;                         // words 0-15
+    constexpr __mmask16 second = W <= 16 ? 0 : W == 32 ? 0xFFFF : (1u << (W - 16)) - 1;  // words 16-31
+    for (long qb = 0; qb < kc2; qb += KB) {
+        const long qe = hmin(kc2, qb + KB);
+        for (long panel = 0; panel < panels; ++panel) {
+            Word* d = dst + panel * W * kc2;
+            for (long q = qb; q < qe; ++q) {
+                const long k = 2 * (q0 + q);
+                const bf16* r0 = src + k * ld + panel * W;
+                __m512i w[2];
+                interleave_rows(_mm512_maskz_loadu_epi16(cols, r0),
+                                k + 1 < K ? _mm512_maskz_loadu_epi16(cols, r0 + ld) : _mm512_setzero_si512(), w);
+                _mm512_mask_storeu_epi32(d + q * W, first, w[0]);
+                if (second) _mm512_mask_storeu_epi32(d + q * W + 16, second, w[1]);
             }
         }
     }
+}
+
+// op(A) rows [i0, i0 + mc), pairs [q0, q0 + kc2) into MR-row panels: per pair, MR words (zero padded).
+static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long i0, long mc, long q0, long kc2) {
+    constexpr int MR = Bf16Cfg::MR;
+    if (p.ta)  // op(A) = a^T (a weight gradient g^T x): a's rows k, k + 1 interleaved, as (K,N) B's are
+        pack_interleaved<MR>(dst, p.a + i0, p.lda, p.K, q0, kc2, mc / MR);
     for (long ip = p.ta ? mc / MR * MR : 0; ip < mc; ip += MR) {  // a^T: the edge panel only
         const int mr = (int)hmin<long>(MR, mc - ip);
         Word* d = dst + ip * kc2;
@@ -94,31 +104,11 @@ static void pack_a_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long 
 }
 
 // op(B) pairs [q0, q0 + kc2) x columns [j0, j0 + nc) into NR-column panels: per pair, NR words.
-// (K,N) B: rows k and k + 1 interleaved (interleave_rows), full panels in blocks of
-// KB pairs so that every source row is read in order across the panels (a walk down one
-// panel strides by ldb: at ldb = 1024 it spent a quarter of 32 x 1024 x 1024 waiting
-// on loads).  W^T: a word is two adjacent bf16 of one W row; NR rows read side by side.
+// (K,N) B: full panels by pack_interleaved.  W^T: a word is two adjacent bf16 of one W
+// row; NR rows read side by side.
 static void pack_b_pairs(Word* __restrict dst, const GemmProblem<bf16>& p, long q0, long kc2, long j0, long nc) {
     constexpr int NR = Bf16Cfg::NR;
-    if (!p.tb) {
-        constexpr long KB = 8;
-        const long full = nc / NR;
-        for (long qb = 0; qb < kc2; qb += KB) {
-            const long qe = hmin(kc2, qb + KB);
-            for (long jp = 0; jp < full; ++jp) {
-                Word* d = dst + jp * NR * kc2;
-                for (long q = qb; q < qe; ++q) {
-                    const long k = 2 * (q0 + q);
-                    const bf16* r0 = p.b + k * p.ldb + j0 + jp * NR;
-                    __m512i w[2];
-                    interleave_rows(_mm512_loadu_si512(r0),
-                                    k + 1 < p.K ? _mm512_loadu_si512(r0 + p.ldb) : _mm512_setzero_si512(), w);
-                    _mm512_storeu_si512(d + q * NR, w[0]);
-                    _mm512_storeu_si512(d + q * NR + 16, w[1]);
-                }
-            }
-        }
-    }
+    if (!p.tb) pack_interleaved<NR>(dst, p.b + j0, p.ldb, p.K, q0, kc2, nc / NR);
     for (long jp = p.tb ? 0 : nc / NR * NR; jp < nc; jp += NR) {  // (K,N) B: the edge panel only
         const int nr = (int)hmin<long>(NR, nc - jp);
         Word* d = dst + jp * kc2;

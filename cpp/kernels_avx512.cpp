@@ -1,10 +1,6 @@
 // ISA variant "avx512" of the kernels (compile flags set in CMakeLists.txt).
 #define HALKIT_ISA_NS avx512
-#define HALKIT_VBYTES 64
-#define HALKIT_MR_F32 12
-#define HALKIT_NV_F32 2
-#define HALKIT_MR_F64 12
-#define HALKIT_NV_F64 2
+#include "isa_avx512.hpp"
 #include "kernels_impl.hpp"
 
 namespace halkit {

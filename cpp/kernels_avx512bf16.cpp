@@ -15,11 +15,7 @@
 #include "kernels.hpp"
 
 #if defined(__AVX512BF16__)
-#define HALKIT_VBYTES 64
-#define HALKIT_MR_F32 12
-#define HALKIT_NV_F32 2
-#define HALKIT_MR_F64 12
-#define HALKIT_NV_F64 2
+#include "isa_avx512.hpp"
 
 namespace halkit {
 namespace avx512bf16 {
