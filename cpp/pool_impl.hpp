@@ -85,42 +85,117 @@ template <class T> void k_max_pool2d(const PoolGeom& g, const T* x, T* y, const 
     par_planes(par, g.N * g.C, double(g.N) * g.C * g.OH * g.OW * g.kh * g.kw, plane);
 }
 
+// Where the first maximum of each window across one padded row lies: a running maximum m[ow] and its
+// position at[ow] (row_start + column in the padded row), updated tap after tap in row-major window order.
+// lanes[r][i] = padded[r + stride * i], so that each tap is a contiguous run of vectors; the selects are
+// written with vectors (GCC left this loop scalar, and a branch per tap on which one wins mispredicts on
+// real data).  A NaN is the maximum (the first one: nothing compares greater than a NaN, m == m stops the
+// updates); -inf padding never beats the running maximum, which starts at -inf.  VEC: positions as wide
+// as T (Vec<T>::I lanes), else scalar.
+template <class T, class Pos, bool VEC>
+HK_ALWAYS_INLINE void argmax_across(const T* const* lanes, long stride, T* __restrict m, Pos* __restrict at,
+                                    long n, long kw, long dw, long row_start) {
+    using V = typename Vec<T>::V;
+    using I = typename Vec<T>::I;
+    constexpr int L = Vec<T>::L;
+    I lane = {};
+    for (int l = 0; l < L; ++l) lane[l] = l;
+    for (long j = 0; j < kw; ++j) {
+        const long off = j * dw;
+        const T* __restrict tap = lanes[off % stride] + off / stride;
+        const long base = row_start + off;
+        long ow = 0;
+        if constexpr (VEC) {
+            for (; ow + L <= n; ow += L) {
+                const V v = loadu(tap + ow);
+                V mv = loadu(m + ow);
+                I pos;
+                std::memcpy(&pos, at + ow, sizeof pos);
+                const auto take = (v > mv) | ((v != v) & (mv == mv));
+                mv = take ? v : mv;
+                pos = take ? Pos(base + ow * stride) + lane * Pos(stride) : pos;
+                storeu(m + ow, mv);
+                std::memcpy(at + ow, &pos, sizeof pos);
+            }
+        }
+        for (; ow < n; ++ow) {
+            const T v = tap[ow];
+            const bool take = (v > m[ow]) | ((v != v) & (m[ow] == m[ow]));
+            m[ow] = take ? v : m[ow];
+            at[ow] = take ? Pos(base + ow * stride) : at[ow];
+        }
+    }
+}
+
+static thread_local PackBuf tl_pool_arg;  // max_pool2d_bw: a padded row, its lanes, one output row's maxima
+
 // The gradient goes to the first maximum of each window in row-major window
 // order, a NaN counting as the maximum (the first NaN); a window of -inf only
-// sends it to its first position inside the input (torch's rule).
-template <class T> void k_max_pool2d_bw(const PoolGeom& g, const T* gy, const T* x, T* dx, const Parallel& par) {
+// sends it to its first position inside the input (torch's rule).  Per output
+// row, window row after window row: argmax_across over the row padded with
+// -inf (vectorised selects: a branch per tap on which one wins mispredicts
+// on real data, and made this 4x slower than torch's backward from recorded
+// positions), then the gradients added at the positions found.
+template <class T, class Pos, bool VEC = sizeof(Pos) == sizeof(T)>
+void max_pool2d_bw_planes(const PoolGeom& g, const T* gy, const T* x, T* dx, const Parallel& par) {
+    const long width = (g.OW - 1) * g.sw + (g.kw - 1) * g.dw + 1;  // the padded row, from input column -pw
+    const long cols = hmax<long>(0, hmin(g.W, width - g.pw));        // the input columns some window reads
+    const long lane = (width + g.sw - 1) / g.sw;
     auto plane = [&](long pl) {
         const T* xp = x + pl * g.H * g.W;
         const T* gp = gy + pl * g.OH * g.OW;
         T* dp = dx + pl * g.H * g.W;
+        // the lanes' addresses (stride 1: the padded row itself), the padded row (-inf past the input, up to
+        // sw * lane columns), its lanes, m, at, and each window's first column inside the input (-1: none)
+        const size_t bytes = size_t(g.sw) * sizeof(T*) + size_t(2 * g.sw * lane + g.OW) * sizeof(T) +
+                             size_t(2 * g.OW) * sizeof(Pos);
+        const T** lanes = static_cast<const T**>(tl_pool_arg.get(bytes));
+        T* padded = reinterpret_cast<T*>(lanes + g.sw);
+        T* lanes0 = padded + g.sw * lane;
+        T* m = lanes0 + g.sw * lane;
+        Pos* at = reinterpret_cast<Pos*>(m + g.OW);
+        Pos* first = at + g.OW;
+        for (long r = 0; r < g.sw; ++r) lanes[r] = g.sw == 1 ? padded : lanes0 + r * lane;
+        for (long i = 0; i < g.sw * lane; ++i) padded[i] = T(-INFINITY);
+        for (long ow = 0; ow < g.OW; ++ow) {
+            long w0, w1;
+            window(ow, g.sw, g.pw, g.kw, g.dw, g.W, w0, w1);
+            first[ow] = Pos(w0 < w1 ? w0 : -1);
+        }
         for (long i = 0; i < g.H * g.W; ++i) dp[i] = T(0);
         for (long oh = 0; oh < g.OH; ++oh) {
             long h0, h1;
             window(oh, g.sh, g.ph, g.kh, g.dh, g.H, h0, h1);
+            if (h0 >= h1) continue;  // a window in the padding only: no gradient
             for (long ow = 0; ow < g.OW; ++ow) {
-                long w0, w1;
-                window(ow, g.sw, g.pw, g.kw, g.dw, g.W, w0, w1);
-                long best = h0 * g.W + w0;
-                T m = -INFINITY;
-                bool found_nan = false;
-                for (long ih = h0; ih < h1 && !found_nan; ih += g.dh)
-                    for (long iw = w0; iw < w1; iw += g.dw) {
-                        const T v = xp[ih * g.W + iw];
-                        if (v != v) {
-                            best = ih * g.W + iw;
-                            found_nan = true;
-                            break;
-                        }
-                        if (v > m) {
-                            m = v;
-                            best = ih * g.W + iw;
-                        }
-                    }
-                if (h0 < h1 && w0 < w1) dp[best] += gp[oh * g.OW + ow];
+                m[ow] = T(-INFINITY);
+                at[ow] = first[ow] < 0 ? Pos(-1) : Pos(h0 * g.W + first[ow]);
             }
+            for (long ih = h0; ih < h1; ih += g.dh) {
+                std::memcpy(padded + g.pw, xp + ih * g.W, size_t(cols) * sizeof(T));
+                const long row_start = ih * g.W - g.pw;
+                if (g.sw == 2) {
+                    for (long i = 0; i < lane; ++i) {
+                        lanes0[i] = padded[2 * i];
+                        lanes0[lane + i] = padded[2 * i + 1];
+                    }
+                } else if (g.sw > 2) {
+                    for (long i = 0; i < lane; ++i)
+                        for (long r = 0; r < g.sw; ++r) lanes0[r * lane + i] = padded[r + g.sw * i];
+                }
+                argmax_across<T, Pos, VEC>(lanes, g.sw, m, at, g.OW, g.kw, g.dw, row_start);
+            }
+            for (long ow = 0; ow < g.OW; ++ow)
+                if (at[ow] >= 0) dp[at[ow]] += gp[oh * g.OW + ow];
         }
     };
     par_planes(par, g.N * g.C, double(g.N) * g.C * g.OH * g.OW * g.kh * g.kw, plane);
+}
+template <class T> void k_max_pool2d_bw(const PoolGeom& g, const T* gy, const T* x, T* dx, const Parallel& par) {
+    // positions as wide as the values vectorise with them; a float32 plane past 2^31 elements needs 64 bits
+    using Pos = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+    if (g.H * g.W <= long(INT32_MAX)) max_pool2d_bw_planes<T, Pos>(g, gy, x, dx, par);
+    else max_pool2d_bw_planes<T, int64_t>(g, gy, x, dx, par);
 }
 
 // torch's average divisor: the window clipped to the padded input (padding

@@ -15,8 +15,9 @@ POOLS = [
     ((2, 2, 7, 7), 2, 3, 1, 1, True),        # ceil mode: the last window starts in the input
     ((8, 64, 32, 32), 3, 2, 1, 1, False),    # big enough for threads
 ]
-# Max pooling's separable kernel: rows wider than a vector with tails, odd and even widths, stride 2 with odd
-# and even tap offsets (dilation), stride 1, a generic stride, asymmetric windows
+# Max pooling's separable kernel (and the backward's lanes): rows wider than a vector with tails, odd and even
+# widths, stride 2 with odd and even tap offsets (dilation), stride 1, generic strides (up to 16 in lanes, past
+# 16 window by window), asymmetric windows
 MAX_POOLS = POOLS + [
     ((1, 3, 5, 37), 3, 2, 1, 1, False),
     ((1, 3, 6, 38), (2, 4), 2, (1, 2), 1, True),
@@ -25,6 +26,7 @@ MAX_POOLS = POOLS + [
     ((2, 2, 17, 35), 3, 1, 1, 1, False),
     ((1, 2, 11, 33), (2, 5), 1, (1, 2), (3, 2), False),
     ((1, 2, 13, 29), 4, 3, 2, 1, True),
+    ((1, 2, 6, 60), 3, (2, 17), 1, 1, True),
 ]
 
 
@@ -43,7 +45,7 @@ def test_max_pool(dtype, geometry, ref, isa, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("geometry", MAX_POOLS[-7:], ids=str)
+@pytest.mark.parametrize("geometry", MAX_POOLS[-8:], ids=str)
 def test_max_pool_scattered_nan_and_inf(dtype, geometry, ref, isa):
     shape, k, s, p, d, ceil = geometry
     rng = np.random.default_rng(2)
@@ -51,7 +53,10 @@ def test_max_pool_scattered_nan_and_inf(dtype, geometry, ref, isa):
     for value, share in ((np.nan, 0.03), (np.inf, 0.02), (-np.inf, 0.05)):
         x[rng.random(shape) < share] = value
     kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
-    close(native.max_pool2d(x, **kw), ref.max_pool2d(x, **kw), dict(rtol=0, atol=0))
+    y = native.max_pool2d(x, **kw)
+    close(y, ref.max_pool2d(x, **kw), dict(rtol=0, atol=0))
+    g = rnd(rng, y.shape, dtype)  # the gradient goes to the first NaN, else the first maximum
+    close(native.max_pool2d_backward(g, x, **kw), ref.max_pool2d_backward(g, x, **kw), RED[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
