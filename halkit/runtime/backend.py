@@ -70,8 +70,8 @@ def make_backend(device: Target | str | None = None, policy: PlacementPolicy | N
                        inference_compiler=compiler("inference"))
 
     def backend(gm, example_inputs):
-        if not policy.measures(_target_of(example_inputs, device)):  # see rewrites.py: for placement on a device
-            rewrite(gm)
+        target = _target_of(example_inputs, device)
+        rewrite(gm, measured_on=target if policy.measures(target) else None)  # see rewrites.py
         return aot(gm, example_inputs)
 
     backend.report = report

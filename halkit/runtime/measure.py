@@ -140,3 +140,38 @@ def measurable(node: Node) -> bool:
     tensors = [v for value in values for v in (value if isinstance(value, (tuple, list)) else (value,))
                if isinstance(v, torch.Tensor)]
     return node.target is not operator.getitem and all(t.device.type == "cpu" for t in tensors)
+
+
+def training_max_pool(shape, dtype: torch.dtype, window: tuple, target) -> Timing:
+    """Max pooling that trains, both ways, on this CPU: the HAL's forward and its backward that recomputes the
+    argmax positions (``torch.ops.halkit.max_pool2d``, what rewrites.py makes of ``F.max_pool2d``), against
+    aten's forward that records them and the backward that reads them. ``window``: (kernel_size, stride,
+    padding, dilation, ceil_mode) as ``torch.ops.halkit.max_pool2d`` takes them. The choice is a graph rewrite,
+    before aot_autograd splits forward from backward, so the pair is timed as one."""
+    key = ("max_pool2d training", target.name, tuple(shape), str(dtype), repr(window), torch.get_num_threads(),
+           hal.get_num_threads())
+    if key not in _cache:
+        with unset_fake_temporarily(), no_python_dispatcher(), torch._C._DisableFuncTorch(), torch.no_grad():
+            _cache[key] = _measure_max_pool(shape, dtype, window, target)
+    return _cache[key]
+
+
+def _measure_max_pool(shape, dtype, window, target) -> Timing:
+    kernel, stride, padding, dilation, ceil_mode = window
+    x = torch.randn(shape, dtype=dtype)
+    y, positions = torch.ops.aten.max_pool2d_with_indices(x, kernel, stride, padding, dilation, ceil_mode)
+    grad = torch.randn_like(y)
+
+    def in_torch():
+        torch.ops.aten.max_pool2d_with_indices(x, kernel, stride, padding, dilation, ceil_mode)
+        torch.ops.aten.max_pool2d_with_indices_backward(grad, x, kernel, stride, padding, dilation, ceil_mode,
+                                                        positions)
+
+    def on_hal():
+        torch.ops.halkit.max_pool2d(x, *window)
+        torch.ops.halkit.max_pool2d_backward(grad, x, *window)
+
+    torch_s = _best(in_torch)
+    with hal.use(target.name):
+        hal_s = _best(on_hal)
+    return Timing(hal_s, torch_s)

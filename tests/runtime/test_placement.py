@@ -13,6 +13,7 @@ import torch.nn as nn
 import halkit.runtime as rt
 from halkit import hal
 
+from . import models
 from .models import MODELLED
 
 ARENA = pathlib.Path(__file__).parents[2] / "examples" / "devices" / "arena_device.py"
@@ -142,3 +143,37 @@ def test_a_measured_node_reads_its_weight_as_a_partition_would():
     assert any(n.target is torch.ops.aten.t.default for n in alone.graph.nodes)
     timing = measure._measure(addmm, get_target("numpy"))
     assert timing.hal_s > 0 and timing.torch_s > 0
+
+
+@pytest.mark.parametrize("hal_faster", [True, False])
+def test_measured_placement_rewrites_training_max_pooling_that_the_hal_runs_faster(monkeypatch, hal_faster):
+    """aten's training max pooling records argmax positions, which no HAL op returns; on a measured target the
+    pooling becomes torch.ops.halkit.max_pool2d (its backward recomputes them) only where the HAL's pair measures
+    faster than aten's (stubbed here both ways), and gradients match eager either way."""
+    from halkit.runtime import measure
+
+    timed = []
+
+    def fake(shape, dtype, window, target):
+        timed.append((tuple(shape), window))
+        return measure.Timing(1e-6, 2e-6) if hal_faster else measure.Timing(3e-6, 2e-6)
+    monkeypatch.setattr(measure, "training_max_pool", fake)
+    torch.manual_seed(0)
+    model = models.cnn()
+    compiled, report = rt.compile(model, (torch.randn(2, 3, 8, 8),), device="numpy")
+    models.assert_same(compiled, model, torch.randn(2, 3, 8, 8))
+    pooling = ((2, 4, 8, 8), "([2, 2], [2, 2], [0, 0], [1, 1], False)")  # its input shape and window
+    assert {(shape, repr(window)) for shape, window in timed} == {pooling}
+    forward = {p.op for p in report.graph("forward").placements}
+    backward = {p.op for p in report.graph("backward").placements}
+    assert ("halkit.max_pool2d" in forward) is hal_faster
+    assert ("aten.max_pool2d_with_indices_backward" in backward) is not hal_faster
+
+
+def test_measured_placement_leaves_inference_max_pooling_to_the_node_measurement(monkeypatch):
+    """Without gradients aten's pooling needs no positions: its node is measured like any other, no rewrite."""
+    from halkit.runtime import measure
+
+    monkeypatch.setattr(measure, "training_max_pool", lambda *a: pytest.fail("inference pooling was timed"))
+    graph = _compile(models.cnn(), torch.randn(2, 3, 8, 8), "numpy")
+    assert "aten.max_pool2d_with_indices" in {p.op for p in graph.placements}
