@@ -50,10 +50,12 @@ Arr array_arg(const py::handle& o, const char* fn, const char* name, bool bf16_o
         type_err(std::string(fn) + ": " + name + " must be a numpy.ndarray, got " +
                  std::string(py::str(py::type::handle_of(o).attr("__name__"))));
     // np.matrix and masked arrays mean something else by the same data (matrix
-    // products for *, hidden elements): refuse them rather than ignore that.
+    // products for *, hidden elements): refuse them rather than ignore that.  A
+    // plain ndarray (the common case) is neither: two isinstance calls saved.
+    static py::handle ndarray = py::module_::import("numpy").attr("ndarray").cast<py::object>().release();
     static py::handle matrix = py::module_::import("numpy").attr("matrix").cast<py::object>().release();  // kept for the process
     static py::handle masked = py::module_::import("numpy.ma").attr("MaskedArray").cast<py::object>().release();
-    if (py::isinstance(o, matrix) || py::isinstance(o, masked))
+    if (Py_TYPE(o.ptr()) != (PyTypeObject*)ndarray.ptr() && (py::isinstance(o, matrix) || py::isinstance(o, masked)))
         type_err(std::string(fn) + ": " + name + " is a " +
                  std::string(py::str(py::type::handle_of(o).attr("__name__"))) +
                  ": pass a plain numpy.ndarray (np.asarray, and fill masked values first)");

@@ -32,12 +32,19 @@ def _run(op: str, inputs: tuple, params: tuple = ()):
 
 def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     """op(a) @ op(b) for 2-D a, b, where op transposes when its flag is set (no copy is made)."""
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype
+    driver = active()
+    if (driver.checks_gemm_arguments and type(a) is np.ndarray and type(b) is np.ndarray and a.flags.c_contiguous
+            and b.flags.c_contiguous):
+        try:  # the driver checks the arguments (Driver.checks_gemm_arguments); a refusal is explained below
+            return driver.gemm(a, b, None, bool(trans_a), bool(trans_b), None)
+        except (TypeError, ValueError):
+            pass
+    elif (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype
             and a.dtype in checks.GEMM_DTYPES and a.flags.c_contiguous and b.flags.c_contiguous):
         # The common case (C-ordered NumPy operands) validated in one expression, as in linear below.
         trans_a, trans_b = bool(trans_a), bool(trans_b)
         if (a.shape[0] if trans_a else a.shape[1]) == (b.shape[1] if trans_b else b.shape[0]):
-            return active().gemm(a, b, None, trans_a, trans_b, None)
+            return driver.gemm(a, b, None, trans_a, trans_b, None)
     a, a_t = checks.gemm_operand("a", a)
     b, b_t = checks.gemm_operand("b", b)
     if a.dtype is not b.dtype:
@@ -51,7 +58,7 @@ def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
             f"{_op_shape(b, trans_b)}; op(a)'s columns must equal op(b)'s rows"
         )
     if type(a) is np.ndarray and type(b) is np.ndarray:
-        return active().gemm(a, b, None, trans_a, trans_b, None)
+        return driver.gemm(a, b, None, trans_a, trans_b, None)
     return dispatch.run("gemm", (a, b, None), (trans_a, trans_b, None))
 
 
@@ -61,14 +68,22 @@ def linear(x, w, b=None, activation: str | None = None):
     x is (..., in_features), w is (out_features, in_features), b is (out_features,) or None,
     activation is None, "relu" or "gelu". Leading dims of x are kept.
     """
-    if (type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2 and w.ndim == 2 and x.dtype is w.dtype
+    driver = active()
+    if (driver.checks_gemm_arguments and type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2
+            and (b is None or type(b) is np.ndarray) and activation in checks.ACTIVATIONS and x.flags.c_contiguous
+            and w.flags.c_contiguous):
+        try:  # the driver checks the arguments (Driver.checks_gemm_arguments); a refusal is explained below
+            return driver.gemm(x, w, b, False, True, activation)
+        except (TypeError, ValueError):
+            pass
+    elif (type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2 and w.ndim == 2 and x.dtype is w.dtype
             and x.dtype in checks.GEMM_DTYPES and x.shape[1] == w.shape[1] and x.flags.c_contiguous
             and w.flags.c_contiguous and activation in checks.ACTIVATIONS
             and (b is None or (type(b) is np.ndarray and b.dtype is x.dtype and b.shape == (w.shape[0],)
                                and b.flags.c_contiguous))):
         # The hot path of every linear layer (2-D x, C-ordered weight), validated in one expression: each
         # separate check below costs ~0.2 µs, a quarter of a batch-1 layer's kernel time.
-        return active().gemm(x, w, b, False, True, activation)
+        return driver.gemm(x, w, b, False, True, activation)
     checks.contiguous("x", x, checks.GEMM_DTYPES)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (..., in_features), got a 0-D array")
@@ -86,7 +101,7 @@ def linear(x, w, b=None, activation: str | None = None):
     rows = math.prod(x.shape[:-1])  # not reshape(-1, K): that is ambiguous when K == 0
     x2 = x.reshape(rows, in_features)
     if type(x) is np.ndarray and type(w) is np.ndarray and (b is None or type(b) is np.ndarray):
-        y = active().gemm(x2, w, b, False, not w_t, activation)
+        y = driver.gemm(x2, w, b, False, not w_t, activation)
     else:
         y = dispatch.run("gemm", (x2, w, b), (False, not w_t, activation))
     return y.reshape(*x.shape[:-1], out_features)

@@ -74,3 +74,15 @@ def test_empty_dimensions_follow_numpy(on_backend):
     np.testing.assert_array_equal(hal.matmul(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)), np.zeros((2, 3)))
     y = hal.linear(np.ones((2, 0), np.float32), np.ones((3, 0), np.float32), np.array([1, -1, 2], np.float32), "relu")
     np.testing.assert_array_equal(y, [[1, 0, 2], [1, 0, 2]])
+
+
+def test_a_refused_gemm_raises_the_op_apis_error_on_every_driver(on_backend):
+    """A driver that checks GEMM arguments itself (Driver.checks_gemm_arguments: native) is called first; a refusal
+    is then explained by the op API's own checks: the same error on every driver, with no driver error attached."""
+    a = np.ones((3, 4), np.float32)
+    for call, words in ((lambda: hal.matmul(a, a), "op(a)'s columns must equal op(b)'s rows"),
+                        (lambda: hal.linear(a, np.ones((2, 5), np.float32)), "x has 4 features"),
+                        (lambda: hal.linear(a, a, np.ones(4, np.float32)), "b must have shape (3,)")):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert words in str(info.value) and info.value.__context__ is None

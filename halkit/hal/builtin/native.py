@@ -28,6 +28,7 @@ _ACTIVATION_CODE = {None: 0, "relu": 1, "gelu": 2}
 class NativeDriver(NumpyDriver):
     name = "native"
     host_kernels = _native.host_kernels  # its GEMM, row sum and relu_backward for the C++ eager layers
+    checks_gemm_arguments = True  # _native.gemm refuses what it cannot take (TypeError/ValueError)
 
     # --- GEMMs --------------------------------------------------------------------------------------------
     def gemm(self, a, b, bias=None, trans_a=False, trans_b=False, activation=None):
