@@ -23,8 +23,8 @@ max pooling that trains, which is rewritten where the HAL's pooling and its
 recomputing backward measure faster than aten's pair (which records the
 argmax positions): one graph node, timed whole, since aot_autograd splits the
 pair only later (``measure.training_max_pool``). On one CPU core torch's
-channels-first forward that records positions took 3.7 ms for ResNet-18's
-8x64x32x32 pooling, the HAL's pair 0.9 ms.
+channels-first forward that records positions took about 3.8 ms for
+ResNet-18's 8x64x32x32 pooling, the HAL's forward and backward 0.8 ms.
 """
 from __future__ import annotations
 
