@@ -39,6 +39,35 @@ def double_free(ctx):
     expect_error(BufferFreedError, lambda: ctx.driver.free(raw), "a second free of one buffer")
 
 
+@check("errors.gemm_arguments")
+def gemm_arguments(ctx):
+    """A driver that declares ``checks_gemm_arguments`` (``hal.matmul``/``linear`` call its ``gemm`` before their
+    own checks) refuses with TypeError or ValueError every argument its ``gemm`` cannot take: anything it let
+    through would reach the user unchecked."""
+    driver = ctx.driver
+    if not driver.checks_gemm_arguments:
+        raise NotApplicable("the driver leaves GEMM argument checks to the op API (checks_gemm_arguments is False)")
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    cases = [
+        ("inner dimensions that differ", a, a, None),
+        ("inner dimensions that differ once transposed", a, b.T.copy(), None),
+        ("a 1-D operand", np.ones(4, np.float32), b, None),
+        ("a 3-D operand", a, np.ones((4, 5, 1), np.float32), None),
+        ("operands of two dtypes", a, b.astype(np.float64), None),
+        ("integer operands", a.astype(np.int64), b.astype(np.int64), None),
+        ("float16 operands", a.astype(np.float16), b.astype(np.float16), None),
+        ("a non-contiguous operand", np.ones((6, 8), np.float32)[::2, ::2], b, None),
+        ("a list operand", [[1.0] * 4] * 3, b, None),
+        ("a bias of the wrong length", a, b, np.ones(4, np.float32)),
+        ("a bias of another dtype", a, b, np.ones(5, np.float64)),
+        ("a 2-D bias", a, b, np.ones((1, 5), np.float32)),
+    ]
+    for what, x, y, bias in cases:
+        expect_error((TypeError, ValueError), lambda: driver.gemm(x, y, bias, False, False, None),
+                     f"gemm given {what}")
+    assert_equal(driver.gemm(a, b, None, False, False, None), a @ b, "gemm after the refusals")
+
+
 @check("errors.bad_launch")
 def bad_launch(ctx):
     """launch refuses, at the call and naming the op, an unknown op, a missing input, an unknown parameter,

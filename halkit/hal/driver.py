@@ -112,10 +112,11 @@ class Driver(abc.ABC):
     #: layer then costs no Python per call. The functions must compute what the driver's ops compute.
     host_kernels: Any = None
 
-    #: Optional, for a host-memory driver whose ``gemm`` checks every argument itself (types, dtypes, ndim,
-    #: C order, shapes, bias, activation) and raises TypeError/ValueError on anything it cannot take: the op
-    #: API then hands ``matmul``/``linear`` on C-ordered NumPy arrays straight to it, and runs its own checks
-    #: only when the driver refuses, to raise the op API's error. A 1x1 ``hal.matmul`` on the native driver
+    #: Optional, for a host-memory driver whose ``gemm`` checks every array argument itself (types, dtypes,
+    #: ndim, C order, shapes, bias) and raises TypeError/ValueError on anything it cannot take (the conformance
+    #: check ``errors.gemm_arguments`` holds it to that): the op API then hands ``matmul``/``linear`` on
+    #: C-ordered NumPy arrays and a valid activation straight to it, and runs its own checks only when the
+    #: driver refuses, to raise the op API's error. A 1x1 ``hal.matmul`` on the native driver
     #: costs 0.7 µs instead of 1.2: Python's checks were dearer than the C++ kernel call.
     checks_gemm_arguments: bool = False
 

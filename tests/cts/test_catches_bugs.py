@@ -61,6 +61,14 @@ class NeverOutOfMemory(HostDriver):
         return np.empty(min(int(nbytes), 1 << 20), np.uint8)
 
 
+class UncheckedGemm(NumpyDriver):
+    """Claims its gemm checks its arguments (the op API would skip its own checks) but NumPy's matmul takes
+    integer, mixed and 3-D operands without a word."""
+
+    name = "unchecked-gemm"
+    checks_gemm_arguments = True
+
+
 class StaleList(ArenaDriver):
     def capabilities(self):
         caps = super().capabilities()
@@ -74,6 +82,7 @@ class StaleList(ArenaDriver):
     (IgnoresTimeouts, "event.timeout"),
     (WrongRelu, "ops.relu.float32"),
     (NeverOutOfMemory, "memory.capacity"),
+    (UncheckedGemm, "errors.gemm_arguments"),
 ])
 def test_broken_rule_fails_its_check(driver_class, feature):
     driver = driver_class()
