@@ -114,12 +114,16 @@ def _key(node: Node, target) -> tuple:
 
 def timing(node: Node, target) -> Timing:
     """The HAL's time and torch's for ``node`` on ``target`` (a driver in host memory), measured once."""
-    key = _key(node, target)
+    return _cached(_key(node, target), lambda: _measure(node, target))
+
+
+def _cached(key: tuple, measure) -> Timing:
+    """``measure()``'s Timing, once per key for the life of the process."""
     if key not in _cache:
         # compilers run under aot's fake mode, functorch's layers and the Python dispatcher: time real tensors through
         # torch's plain dispatch, as the compiled graph will run them
         with unset_fake_temporarily(), no_python_dispatcher(), torch._C._DisableFuncTorch(), torch.no_grad():
-            _cache[key] = _measure(node, target)
+            _cache[key] = measure()
     return _cache[key]
 
 
@@ -150,10 +154,7 @@ def training_max_pool(shape, dtype: torch.dtype, window: tuple, target) -> Timin
     before aot_autograd splits forward from backward, so the pair is timed as one."""
     key = ("max_pool2d training", target.name, tuple(shape), str(dtype), repr(window), torch.get_num_threads(),
            hal.get_num_threads())
-    if key not in _cache:
-        with unset_fake_temporarily(), no_python_dispatcher(), torch._C._DisableFuncTorch(), torch.no_grad():
-            _cache[key] = _measure_max_pool(shape, dtype, window, target)
-    return _cache[key]
+    return _cached(key, lambda: _measure_max_pool(shape, dtype, window, target))
 
 
 def _measure_max_pool(shape, dtype, window, target) -> Timing:
