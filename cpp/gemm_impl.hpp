@@ -412,8 +412,8 @@ struct PackBuf {
         return p;
     }
 };
-// tl_bufA/B: a thread's own panels.
-static thread_local PackBuf tl_bufA, tl_bufB;
+// tl_bufA/B: a thread's own panels; tl_bufC: its block of C^T (transposed_chunk).
+static thread_local PackBuf tl_bufA, tl_bufB, tl_bufC;
 
 // Ã: rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-row panels (k-major), zero padded.
 template <class T>
@@ -672,6 +672,78 @@ template <class T> void skinny_chunk(const GemmProblem<T>& p, long n0, long n1) 
     }
 }
 
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: L x L blocks in
+// registers, the edges element by element.
+template <class T>
+void transpose_to(const T* __restrict src, long lds, long rows, long cols, T* __restrict dst, long ldd) {
+    constexpr int L = Vec<T>::L;
+    long i = 0;
+    for (; i + L <= rows; i += L) {
+        long j = 0;
+        for (; j + L <= cols; j += L) {
+            typename Vec<T>::V r[L];
+#pragma GCC unroll 16
+            for (int q = 0; q < L; ++q) r[q] = loadu(src + (i + q) * lds + j);
+            transpose_inplace<T>(r);
+#pragma GCC unroll 16
+            for (int q = 0; q < L; ++q) storeu(dst + (j + q) * ldd + i, r[q]);
+        }
+        for (; j < cols; ++j)
+            for (int q = 0; q < L; ++q) dst[j * ldd + i + q] = src[(i + q) * lds + j];
+    }
+    for (; i < rows; ++i)
+        for (long j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
+
+// C[:, n0:n1] = act(op(A) W^T + bias) for few rows, computed as its transpose
+// C^T = W op(A)^T.  The outer-product kernels need their vector operand
+// contiguous along the output's columns: as B, W (N x K) must be transposed
+// (16 x 16 shuffle blocks over all N x K values, ~4/M of the multiply-adds, and
+// W's rows read 16 at a time), while as the broadcast operand it is read in
+// place, row after row.  So op(A)^T, the small M x K operand, is the one
+// transposed into NR-column panels, and the C^T tiles gather in an L2-sized
+// block that is transposed into C while still in cache (M x JC values).
+// W is not copied out even when its rows are 4 KiB apart and share an L1 set:
+// measured, the copy cost more than the conflicts (64x1024x1024 0.91 vs 1.02).
+// Same-run linear/matmul, 1 thread, Zen 5, skinny path before -> this:
+// 64x1024x1024 0.90 -> 1.02, 64x512x512 0.92 -> 0.98, 32x512x512 0.87 -> 1.06,
+// 64x256x256 0.93 -> 1.03.
+template <class T> void transposed_chunk(const GemmProblem<T>& p, long n0, long n1) {
+    using C = Cfg<T>;
+    constexpr int MR = C::MR, NR = C::NR, L = C::L;
+    const long M = p.M, K = p.K, Mp = round_up<T>(M, NR), KCs = C::KCS;
+    const long JC = hmax<long>(MR, (128 << 10) / long(Mp * sizeof(T)) / MR * MR);  // C^T rows per block
+    GemmProblem<T> at = p;  // op(A)^T as a B operand: its element (k, i) is op(A)(i, k)
+    at.b = p.a;
+    at.ldb = p.lda;
+    at.tb = !p.ta;
+    T* Ap = (T*)tl_bufA.get(Mp * K * sizeof(T));  // K block pc: Mp x kc at Ap + pc * Mp
+    for (long pc = 0; pc < K; pc += KCs) pack_B(Ap + pc * Mp, at, pc, hmin(KCs, K - pc), 0, M);
+    T* Ct = (T*)tl_bufC.get(hmin(JC, n1 - n0) * Mp * sizeof(T));
+    for (long j0 = n0; j0 < n1; j0 += JC) {
+        const long jn = hmin(JC, n1 - j0);
+        if (p.accumulate) transpose_to(p.c + j0, p.ldc, M, jn, Ct, Mp);
+        for (long pc = 0; pc < K; pc += KCs) {
+            const long kc = hmin(KCs, K - pc);
+            // C's column bias is a row bias of C^T
+            const int flags = (pc > 0 || p.accumulate ? F_ACC : 0) | (pc + kc == K ? F_LAST : 0) | F_RBIAS;
+            for (long jr = j0; jr < j0 + jn; jr += MR) {
+                const int mr = (int)hmin<long>(MR, j0 + jn - jr);
+                const T* bias = p.bias ? p.bias + jr : nullptr;
+                for (long ic = 0; ic < M; ic += NR) {
+                    // a panel's padding columns (zeros of op(A)^T) are computed and stored too, into
+                    // C^T's padding: whole-vector stores instead of the edge path's copies
+                    const int width = M - ic <= L ? L : NR;
+                    direct_kernel_for<T, B_PACKED>(mr, width)(kc, p.b + jr * p.ldb + pc, p.ldb, Ap + pc * Mp + ic * kc,
+                                                               NR, Ct + (jr - j0) * Mp + ic, Mp, width, flags, bias,
+                                                               p.act, nullptr);
+                }
+            }
+        }
+        transpose_to(Ct, Mp, jn, M, p.c + j0, p.ldc);
+    }
+}
+
 // C[:, n0:n1] of a small problem (op(A) = A, (K,N) B, all in cache): no
 // packing at all, both operands read in place; only edge panels of B are packed.
 template <class T> void direct_chunk(const GemmProblem<T>& p, long n0, long n1) {
@@ -881,9 +953,15 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     const bool skinny = M <= kSkinnyRows;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
     const bool direct = small && !p.tb, direct_tb = small && p.tb;
+    // op(B) = W^T: C^T = W op(A)^T when that moves fewer values than transposing W
+    // (M x K + M x N against N x K) and padding op(A)^T's M columns to whole vectors
+    // wastes less than transposing W costs (~4/M of the work; 72 rows: 0.85 vs 0.87)
+    const bool transposed = p.tb && skinny && !dot && !p.bias_rows && M * (K + N) < N * K &&
+                            round_up<T>(M, Cfg<T>::L) - M <= Cfg<T>::L / 4;
     if (nt == 1) {
         if (gemv) gemv_chunk(p, 0, N);
         else if (dot) dot_chunk(p, 0, N);
+        else if (transposed) transposed_chunk(p, 0, N);
         else if (direct) direct_chunk(p, 0, N);
         else if (direct_tb) direct_tb_chunk(p, 0, N);
         else if (skinny) skinny_chunk(p, 0, N);
@@ -893,15 +971,17 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     if (M <= kSkinnyRows) {
         // Few rows: independent column chunks (each packs the small A itself).
         // GEMV and dot products: one contiguous range per thread keeps B reads long and sequential.
-        const long npan = (N + NR - 1) / NR;
-        long parts = gemv || dot ? nt : hmin<long>(4L * nt, hmax<long>(N / 256, 1));
+        // C^T: one range per thread, so op(A)^T is transposed once per thread, in MR-row blocks of W.
+        const long npan = (N + NR - 1) / NR, align = transposed ? Cfg<T>::MR : NR;
+        long parts = gemv || dot || transposed ? nt : hmin<long>(4L * nt, hmax<long>(N / 256, 1));
         parts = hmax<long>(hmin(parts, npan), 1);
         auto chunk = [&](long t) {
             long lo, hi;
-            split_range(N, t, parts, NR, lo, hi);
+            split_range(N, t, parts, align, lo, hi);
             if (hi <= lo) return;
             if (gemv) gemv_chunk(p, lo, hi);
             else if (dot) dot_chunk(p, lo, hi);
+            else if (transposed) transposed_chunk(p, lo, hi);
             else if (direct) direct_chunk(p, lo, hi);
             else if (direct_tb) direct_tb_chunk(p, lo, hi);
             else if (skinny) skinny_chunk(p, lo, hi);

@@ -163,6 +163,32 @@ def test_gemm_skinny_trans_b_boundaries(dtype, activation, threads):
         check_gemm(a, b, False, True, rnd(rng, (N,), dtype), activation)
 
 
+def check_linear_layouts(rng, shapes, dtype, activation):
+    """act(op(A) W^T + bias) for each (M, N, K), with op(A) = A and op(A) = a stored transposed."""
+    for M, N, K in shapes:
+        for ta in (False, True):
+            a, b = operands(rng, M, N, K, ta, True, dtype)
+            a *= 3
+            check_gemm(a, b, ta, True, rnd(rng, (N,), dtype), activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [0, 1, 2])
+def test_gemm_transposed_output_boundaries(dtype, activation, threads, isa):
+    # op(B) = W^T with few rows computed as C^T = W op(A)^T (transposed_chunk): taken when M x (K + N) < N x K
+    # and M pads to whole vectors with at most a quarter vector (float32 AVX-512: 16 | M or M = 12..16 + 16q;
+    # other ISAs and float64 take some of these shapes on the skinny path instead, checked all the same).
+    # op(A)^T panels of one and two vectors with padding columns (14, 29, 62 rows), the one-vector kernel's
+    # panel (14 rows), K blocks (KCS: 256 f32, 128 f64) with a tail, C^T blocks of 512 (f32) / 256 (f64) rows
+    # at 64 rows crossed (N = 513, 1030), W row panels of MR with an edge, op(A) = A^T gathered
+    rng = np.random.default_rng(25)
+    check_linear_layouts(rng, [(16, 100, 300), (14, 77, 90), (29, 200, 700), (44, 130, 256), (62, 100, 1000),
+                               (64, 513, 255), (64, 1030, 600), (6, 500, 64), (8, 300, 100), (32, 1024, 257)],
+                         dtype, activation)
+    a, b = operands(rng, 64, 200, 130, False, True, dtype)
+    check_gemm(a, b, False, True)  # no bias
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", [0, 1, 2])
 def test_gemm_dot_product_boundaries(dtype, activation, threads, isa):
@@ -172,13 +198,9 @@ def test_gemm_dot_product_boundaries(dtype, activation, threads, isa):
     # one for f64 at K = 1024), N edges under one pass of W rows, op(A) = A^T gathered; 51 / 52 rows at K = 1024
     # and 12 / 13 at K = 256 sit on either side of the switch to the skinny path
     rng = np.random.default_rng(24)
-    for M, N, K in [(1, 9, 256), (3, 7, 1000), (4, 77, 1000), (8, 33, 1024), (9, 35, 1025), (17, 300, 1024),
-                    (5, 13, 2049), (2, 5, 4100), (51, 70, 1024), (52, 70, 1024), (12, 40, 256), (13, 40, 256),
-                    (8, 1, 513), (6, 64, 300)]:
-        for ta in (False, True):
-            a, b = operands(rng, M, N, K, ta, True, dtype)
-            a *= 3
-            check_gemm(a, b, ta, True, rnd(rng, (N,), dtype), activation)
+    check_linear_layouts(rng, [(1, 9, 256), (3, 7, 1000), (4, 77, 1000), (8, 33, 1024), (9, 35, 1025),
+                               (17, 300, 1024), (5, 13, 2049), (2, 5, 4100), (51, 70, 1024), (52, 70, 1024),
+                               (12, 40, 256), (13, 40, 256), (8, 1, 513), (6, 64, 300)], dtype, activation)
     a, b = operands(rng, 7, 40, 700, False, True, dtype)
     check_gemm(a, b, False, True)  # no bias
 
