@@ -9,7 +9,9 @@
 //                       each B micro-panel to a contiguous buffer the other row
 //                       panels reuse (a power-of-two ldb would otherwise alias in
 //                       the caches: 32x1024x1024 ran at 87 instead of 149 GFLOP/s).
-//                       W^T B: each micro-panel transposed into an L1 buffer once.
+//                       W^T B: computed as C^T = W op(A)^T, W read in place and the small
+//                       op(A) transposed (transposed_chunk); where that does not pay,
+//                       each micro-panel of W transposed into an L1 buffer once.
 //   * otherwise         packed (Goto/BLIS): per K block, A in MR-row panels and B in
 //                       NR-column panels; the MR x KC A micro-panel stays in L1 while
 //                       B micro-panels stream from an L2-sized block.  With threads,
@@ -579,7 +581,8 @@ template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
 // per output, amortised over K / L multiply-adds); measured, the two paths cross
 // near 20 M = K (K = 256: 12 rows, 512: 25, 1024: 51).  Linear / matmul at
 // 1 thread, Zen 5, before -> after: 4x1024x1024 0.32 -> 1.08, 8x1024x1024
-// 0.75 -> 2.13, 16x1024x1024 0.90 -> 1.14, 32x1024x1024 0.76 -> 0.96.
+// 0.75 -> 2.13, 16x1024x1024 0.90 -> 1.14, 32x1024x1024 0.76 -> 0.96.  From 16
+// rows the C^T path (transposed_chunk), which transposes neither, comes first.
 HK_ALWAYS_INLINE bool dot_wins(long M, long K) { return M <= kGemvRows || (K >= 256 && 20 * M <= K); }
 
 // C[:, n0:n1] = act(op(A) W^T + bias) by dot products: every C element is the
@@ -949,15 +952,19 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     // often) lose to the skinny path: 8x1024x1024 0.92 -> 0.85.
     const bool stream = !p.tb && M <= kStreamRows;
     const bool gemv = stream && !p.bias_rows && !p.accumulate;
-    const bool dot = p.tb && M <= kSkinnyRows && dot_wins(M, K) && !p.bias_rows && !p.accumulate;
     const bool skinny = M <= kSkinnyRows;
+    // op(B) = W^T from 16 rows: C^T = W op(A)^T when that moves fewer values than
+    // transposing W (M x K + M x N against N x K) and padding op(A)^T's M columns to
+    // whole vectors wastes less than transposing W costs (~4/M of the work; 72 rows:
+    // 0.85 vs 0.87).  It reads W once where the dot products read it once per 8 rows,
+    // so it also takes their deep shapes (linear/matmul, same run, 1 thread: 32x1024x1024
+    // 0.92 -> 1.03, 32x4096x4096 1.15 -> 1.90, 64x768x3072 1.02 -> 1.46; 12 rows stay
+    // dot products: 1.10 vs 0.86).
+    const bool transposed = p.tb && skinny && M >= 16 && !p.bias_rows && M * (K + N) < N * K &&
+                            round_up<T>(M, Cfg<T>::L) - M <= Cfg<T>::L / 4;
+    const bool dot = p.tb && skinny && !transposed && dot_wins(M, K) && !p.bias_rows && !p.accumulate;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;
     const bool direct = small && !p.tb, direct_tb = small && p.tb;
-    // op(B) = W^T: C^T = W op(A)^T when that moves fewer values than transposing W
-    // (M x K + M x N against N x K) and padding op(A)^T's M columns to whole vectors
-    // wastes less than transposing W costs (~4/M of the work; 72 rows: 0.85 vs 0.87)
-    const bool transposed = p.tb && skinny && !dot && !p.bias_rows && M * (K + N) < N * K &&
-                            round_up<T>(M, Cfg<T>::L) - M <= Cfg<T>::L / 4;
     if (nt == 1) {
         if (gemv) gemv_chunk(p, 0, N);
         else if (dot) dot_chunk(p, 0, N);

@@ -175,15 +175,16 @@ def check_linear_layouts(rng, shapes, dtype, activation):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", [0, 1, 2])
 def test_gemm_transposed_output_boundaries(dtype, activation, threads, isa):
-    # op(B) = W^T with few rows computed as C^T = W op(A)^T (transposed_chunk): taken when M x (K + N) < N x K
-    # and M pads to whole vectors with at most a quarter vector (float32 AVX-512: 16 | M or M = 12..16 + 16q;
-    # other ISAs and float64 take some of these shapes on the skinny path instead, checked all the same).
-    # op(A)^T panels of one and two vectors with padding columns (14, 29, 62 rows), the one-vector kernel's
-    # panel (14 rows), K blocks (KCS: 256 f32, 128 f64) with a tail, C^T blocks of 512 (f32) / 256 (f64) rows
-    # at 64 rows crossed (N = 513, 1030), W row panels of MR with an edge, op(A) = A^T gathered
+    # op(B) = W^T with 16..72 rows computed as C^T = W op(A)^T (transposed_chunk): taken when M x (K + N) < N x K
+    # and M pads to whole vectors with at most a quarter vector (float32 AVX-512: M = 16q - 4 .. 16q), before
+    # the dot products (32 x 1024 and 48 x 2048 were theirs); other ISAs, float64 and rows under 16 take some of
+    # these shapes on the dot-product or skinny paths instead, checked all the same.
+    # op(A)^T panels of two vectors with padding columns (29, 62 rows), one-vector panels (16 rows; 44 = 32 + 12),
+    # K blocks (KCS: 256 f32, 128 f64) with a tail, C^T blocks of 512 (f32) / 256 (f64) rows at 64 rows crossed
+    # (N = 513, 1030), W row panels of MR with an edge, op(A) = A^T gathered; 14 rows: the first count below
     rng = np.random.default_rng(25)
     check_linear_layouts(rng, [(16, 100, 300), (14, 77, 90), (29, 200, 700), (44, 130, 256), (62, 100, 1000),
-                               (64, 513, 255), (64, 1030, 600), (6, 500, 64), (8, 300, 100), (32, 1024, 257)],
+                               (64, 513, 255), (64, 1030, 600), (32, 1024, 257), (32, 300, 1024), (48, 200, 2048)],
                          dtype, activation)
     a, b = operands(rng, 64, 200, 130, False, True, dtype)
     check_gemm(a, b, False, True)  # no bias
