@@ -582,7 +582,8 @@ template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
 // near 20 M = K (K = 256: 12 rows, 512: 25, 1024: 51).  Linear / matmul at
 // 1 thread, Zen 5, before -> after: 4x1024x1024 0.32 -> 1.08, 8x1024x1024
 // 0.75 -> 2.13, 16x1024x1024 0.90 -> 1.14, 32x1024x1024 0.76 -> 0.96.  From 16
-// rows the C^T path (transposed_chunk), which transposes neither, comes first.
+// rows the C^T path (transposed_chunk), which transposes neither, comes first
+// wherever k_gemm finds that it pays.
 HK_ALWAYS_INLINE bool dot_wins(long M, long K) { return M <= kGemvRows || (K >= 256 && 20 * M <= K); }
 
 // C[:, n0:n1] = act(op(A) W^T + bias) by dot products: every C element is the
@@ -927,6 +928,7 @@ template <class T> void packed_rows(const GemmProblem<T>& p, long m0, long m1) {
 // each B element weighs as much as 4 multiply-adds of a compute-bound GEMM.
 constexpr double kSplitMacs = 128.0 * 128 * 128;
 constexpr long kSkinnyRows = 72;  // skinny path (B per micro-panel, A packed) up to this many rows
+constexpr long kTransposedRows = 16;  // x W^T as C^T = W op(A)^T (transposed_chunk) from this many rows
 // Neither operand is packed when both fit in L2 and K is short.
 constexpr long kDirectK = HK_DK, kDirectBytes = HK_DB;
 
@@ -960,7 +962,7 @@ template <class T> void k_gemm(const GemmProblem<T>& p, const Parallel& par) {
     // so it also takes their deep shapes (linear/matmul, same run, 1 thread: 32x1024x1024
     // 0.92 -> 1.03, 32x4096x4096 1.15 -> 1.90, 64x768x3072 1.02 -> 1.46; 12 rows stay
     // dot products: 1.10 vs 0.86).
-    const bool transposed = p.tb && skinny && M >= 16 && !p.bias_rows && M * (K + N) < N * K &&
+    const bool transposed = p.tb && skinny && M >= kTransposedRows && !p.bias_rows && M * (K + N) < N * K &&
                             round_up<T>(M, Cfg<T>::L) - M <= Cfg<T>::L / 4;
     const bool dot = p.tb && skinny && !transposed && dot_wins(M, K) && !p.bias_rows && !p.accumulate;
     const bool small = !p.ta && K <= kDirectK && (M * K + K * N) * long(sizeof(T)) <= kDirectBytes;

@@ -154,7 +154,8 @@ def test_gemm_packed_row_ranges(dtype, ta, tb, threads):
 def test_gemm_skinny_trans_b_boundaries(dtype, activation, threads):
     # op(B) = W^T with up to 72 rows past the direct and dot-product paths: W transposed one KCS x NR micro-panel
     # at a time (skinny); 12 / 13 (one / two row panels), 72 / 73 (last skinny / first packed), K over one KCS
-    # block (256 f32, 128 f64) with a tail, N edges narrower than one and two vectors
+    # block (256 f32, 128 f64) with a tail, N edges narrower than one and two vectors.  On AVX-512 float32,
+    # 64 x 512 x 512 and 61 rows go to the C^T path instead (test_gemm_transposed_output_boundaries)
     rng = np.random.default_rng(21)
     for M, N, K in [(4, 77, 1000), (12, 100, 600), (13, 100, 600), (72, 100, 600), (73, 100, 600),
                     (64, 512, 512), (8, 1024, 300), (61, 1025, 130), (30, 10, 257), (5, 33, 2049)]:
