@@ -120,7 +120,9 @@ class Session:
         self.streams: dict[int, _Stream] = {}
         self.events: collections.OrderedDict[int, _Event] = collections.OrderedDict()
         self._last_event = 0
-        self._errors: list[BaseException] = []  # failures outside any stream, reported at the next reply
+        # Failures outside any stream, reported at the next reply. Replies leave from the session thread and from
+        # stream workers at once: a deque's append/popleft are atomic where a list's check-then-pop is not.
+        self._errors: collections.deque[BaseException] = collections.deque()
         self._out: queue.Queue = queue.Queue(maxsize=16)  # replies; bounded so copies back wait for the link
         self._lock = threading.Lock()
 
@@ -160,8 +162,11 @@ class Session:
 
     def _done(self, request: int, error: BaseException | pb.Error | None = None, **fields) -> None:
         """Reply to ``request``; a failure outside any stream still unreported rides on the first reply free."""
-        if error is None and self._errors:
-            error = self._errors.pop(0)
+        if error is None:
+            try:
+                error = self._errors.popleft()
+            except IndexError:
+                pass
         done = pb.Done(request=request, free_bytes=self.memory.free, **fields)
         if error is not None:
             done.error.CopyFrom(error if isinstance(error, pb.Error) else encode_error(error))
