@@ -582,8 +582,8 @@ template <class T> void gemv_chunk(const GemmProblem<T>& p, long n0, long n1) {
 // near 20 M = K (K = 256: 12 rows, 512: 25, 1024: 51).  Linear / matmul at
 // 1 thread, Zen 5, before -> after: 4x1024x1024 0.32 -> 1.08, 8x1024x1024
 // 0.75 -> 2.13, 16x1024x1024 0.90 -> 1.14, 32x1024x1024 0.76 -> 0.96.  From 16
-// rows the C^T path (transposed_chunk), which transposes neither, comes first
-// wherever k_gemm finds that it pays.
+// rows the C^T path (transposed_chunk), which reads W in place and transposes the
+// small op(A) and C instead, comes first wherever k_gemm finds that it pays.
 HK_ALWAYS_INLINE bool dot_wins(long M, long K) { return M <= kGemvRows || (K >= 256 && 20 * M <= K); }
 
 // C[:, n0:n1] = act(op(A) W^T + bias) by dot products: every C element is the
