@@ -176,6 +176,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, driver: str = "native", token_
           max_memory: int | None = None, allow_non_loopback: bool = False, max_sessions: int = 16,
           exit_with_parent: bool = False) -> int:
     """Serve ``driver`` until SIGINT/SIGTERM (or the parent process exits, with ``exit_with_parent``)."""
+    # Taken first: a parent that reads the ready line may exit at once, and a parent id read after that would
+    # already be the reaper's, so the server would never see the change.
+    parent = os.getppid()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="halkit-remote %(levelname)s: %(message)s")
     if not is_loopback(host):
         if not allow_non_loopback:
@@ -208,7 +211,6 @@ def serve(host: str = "127.0.0.1", port: int = 0, driver: str = "native", token_
     log.info("serving driver %r, %d bytes of device memory, at most %d sessions", local.name, memory.limit,
              max_sessions)
 
-    parent = os.getppid()
     while not stop.wait(0.5):
         if exit_with_parent and os.getppid() != parent:
             log.info("parent process %d exited: stopping", parent)
