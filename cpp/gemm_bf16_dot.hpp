@@ -11,10 +11,15 @@
 // ------------------------------------------------------------------ bf16 dot products
 // Blocking as the float32 packed path (kernel of MR rows x 2 vectors = 32 columns),
 // in k-pairs: a K block of KC2 pairs keeps the MR x KC2 A micro-panel (24 KiB) in
-// L1 and the KC2 x NB B block (1 MiB) in L2 -- the same bytes as float32's, twice the k.
+// L1 and the KC2 x NB B block (512 KiB) in half of a 1 MiB L2.  Up to KC2_ONE pairs
+// (K <= 2048) K is one block, although its A micro-panel then fills L1: with more
+// blocks the float32 partial sums (M3 x N: 8 MiB a thread at 2048^2) go through L3
+// once per block.  Interleaved A/B, Zen 5, GFLOP/s over 3 rounds, KC2 512 / NB 512
+// -> this: 2 threads 2048^3 611-741 -> 755-795, 2048x2048x1500 739-822 -> 815-875;
+// 1 thread 2048^3 393-411 -> 406-414; other shapes within the noise.
 struct Bf16Cfg {
     static constexpr int MR = 12, NV = 2, L = 16, NR = L * NV;
-    static constexpr long KC2 = 512, NB = 512, M3 = 2048;
+    static constexpr long KC2 = 512, KC2_ONE = 1024, NB = 256, M3 = 2048;
 };
 using Word = std::uint32_t;  // a k-pair of bf16: the low half is the even k
 
@@ -248,7 +253,8 @@ static void bf16_block(const GemmProblem<bf16>& p, const float* bias, long m0, l
     using C = Bf16Cfg;
     constexpr int MR = C::MR, NR = C::NR;
     const long K2 = (p.K + 1) / 2;
-    const long nkb = (K2 + C::KC2 - 1) / C::KC2, KC2 = (K2 + nkb - 1) / nkb;  // equal K blocks
+    const long nkb = K2 <= C::KC2_ONE ? 1 : (K2 + C::KC2 - 1) / C::KC2;
+    const long KC2 = (K2 + nkb - 1) / nkb;  // equal K blocks
     const long M3 = hmin(m1 - m0, C::M3), NB = hmin(n1 - n0, C::NB);
     Word* Ap = (Word*)tl_bufA.get(round_up<float>(M3, MR) * KC2 * sizeof(Word));
     Word* Bp = (Word*)tl_bufB.get(round_up<float>(NB, NR) * KC2 * sizeof(Word));
