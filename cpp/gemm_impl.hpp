@@ -23,8 +23,9 @@
 template <class T> struct Cfg;
 template <> struct Cfg<float> {
     static constexpr int L = Vec<float>::L, MR = HALKIT_MR_F32, NV = HALKIT_NV_F32, NR = L * NV;
-    // KC: the A micro-panel (MR x KC) is half of a 48 KiB L1d.  NB: the B block
-    // (KC x NB) is half of a 2 MiB L2.  M3: rows of A per packed block.
+    // KC: the A micro-panel (MR x KC) is half of a 48 KiB L1d.  NB: the most
+    // columns of a B block (KC x NB: half of a 2 MiB L2; see block_columns).
+    // M3: rows of A per packed block.
     static constexpr long KC = 512, NB = 512, M3 = 2048;
     static constexpr long KCS = 256;  // K block of the skinny path: its B copy (KCS x NR) stays in L1
 };
@@ -882,6 +883,21 @@ void tiles(const GemmProblem<T>& p, const T* Ap, long ra, const T* Bp, long cb, 
     }
 }
 
+// Columns of a packed B block: KC x NB in half of this CPU's L2, at most Cfg::NB
+// (tuned on a 2 MiB L2), which is also the answer where sysconf cannot tell.
+// Interleaved A/B, Zen 5 (1 MiB L2), float32 GFLOP/s over 3-4 rounds, NB 512 ->
+// 256: 1 thread 512^3 216-217 -> 222-232, 1536^3 215-219 -> 219-228; 2 threads
+// 2048^3 387-403 -> 418-429.
+template <class T> long block_columns() {
+    using C = Cfg<T>;
+    static const long columns = [] {
+        const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (l2 <= 0) return C::NB;
+        return hmax<long>(C::NR, hmin<long>(C::NB, l2 / 2 / long(C::KC * sizeof(T)) / C::NR * C::NR));
+    }();
+    return columns;
+}
+
 // C[:, n0:n1], every row, on the calling thread: Goto/BLIS loops with this
 // thread's own pack buffers.
 template <class T> void packed_chunk(const GemmProblem<T>& p, long n0, long n1) {
@@ -889,7 +905,7 @@ template <class T> void packed_chunk(const GemmProblem<T>& p, long n0, long n1) 
     constexpr int MR = C::MR, NR = C::NR;
     const long M = p.M, N = n1 - n0, K = p.K;
     const long nkb = (K + C::KC - 1) / C::KC, KCb = (K + nkb - 1) / nkb;  // equal K blocks
-    const long M3 = hmin(M, C::M3), NB = hmin(N, C::NB);
+    const long M3 = hmin(M, C::M3), NB = hmin(N, block_columns<T>());
     T* Ap = (T*)tl_bufA.get(round_up<T>(M3, MR) * KCb * sizeof(T));
     T* Bp = (T*)tl_bufB.get(round_up<T>(NB, NR) * KCb * sizeof(T));
     for (long i3 = 0; i3 < M; i3 += M3) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <utility>
 #include <immintrin.h>
 

@@ -14,6 +14,7 @@
 #include <new>
 #include <type_traits>
 #include <sys/mman.h>
+#include <unistd.h>  // sysconf: the L2 size (GEMM blocking)
 #include <utility>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>  // reciprocal estimates and mask tests (always-inline intrinsics: no ODR merging)
